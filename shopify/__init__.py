@@ -1,0 +1,1 @@
+"""Everything that talks to Shopify or checks what Shopify signed."""

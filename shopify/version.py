@@ -1,0 +1,3 @@
+"""The one pinned Shopify Admin API version (client, devshop and shopify.app.toml agree on it)."""
+
+API_VERSION = "2026-10"
