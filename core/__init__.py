@@ -1,1 +1,1 @@
-"""core package."""
+"""Shared by every Lumi process: settings, Redis key names, client factories, logging."""

@@ -1,1 +1,1 @@
-"""feeds package."""
+"""Discovery feeds: the product index, feed definitions and their caching."""

@@ -1,1 +1,1 @@
-"""jobs package."""
+"""Background work on RQ: catalogue syncs, webhook updates, purges and sweeps."""

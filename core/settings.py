@@ -1,0 +1,215 @@
+"""The only reader of the environment: typed, validated settings for every Lumi process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+T = TypeVar("T")
+
+ENVIRONMENTS = ("production", "development", "test")
+
+
+class ConfigError(RuntimeError):
+    """A configuration variable is missing or malformed; the message names it."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Lumi process may read from its environment, already checked."""
+
+    shopify_api_key: str
+    shopify_api_secret: str
+    app_url: str
+    redis_url: str
+    meili_url: str
+    meili_master_key: str
+    encryption_keys: tuple[str, ...]
+    openai_api_key: str | None
+    openai_base_url: str | None
+    openai_model: str
+    smtp_url: str | None
+    port: int
+    web_concurrency: int
+    web_threads: int
+    shopify_admin_base_url: str
+    env: str
+    log_level: str
+    redis_timeout: float
+    meili_timeout: float
+    worker_heartbeat_max_age: int
+
+    @property
+    def model_enabled(self) -> bool:
+        """No key → the chat uses the rule responder and never calls a model provider."""
+        return bool(self.openai_api_key)
+
+    def redacted(self) -> dict[str, object]:
+        """A printable view with every secret masked (for logs and `--check` output)."""
+        secret = {"shopify_api_secret", "meili_master_key", "encryption_keys", "openai_api_key"}
+        out: dict[str, object] = {}
+        for key, value in self.__dict__.items():
+            if key in secret:
+                out[key] = "***" if value else None
+            elif key in {"redis_url", "smtp_url"} and value:
+                out[key] = _strip_password(str(value))
+            else:
+                out[key] = value
+        return out
+
+
+def _strip_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return parts._replace(netloc=f"{user}{host}{port}").geturl()
+
+
+class _Reader:
+    """Typed reads from one mapping; every failure raises ConfigError naming the variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            raise ConfigError(name, "is required but not set")
+        return value
+
+    def optional(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(name, f"must be between {low} and {high}, got {number}")
+        return number
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(name, f"must be between {low} and {high}, got {number}")
+        return number
+
+    def checked(self, name: str, value: str | None, check: Callable[[str], str | None]) -> str | None:
+        """Run `check` (returns a problem or None) on a value that is set."""
+        if value is None:
+            return None
+        problem = check(value)
+        if problem:
+            raise ConfigError(name, problem)
+        return value
+
+
+def _url_check(*schemes: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes:
+            return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+        if parts.scheme != "unix" and not parts.hostname:
+            return "must include a host name"
+        return None
+
+    return check
+
+
+def _fernet_keys(name: str, value: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in value.split(",") if k.strip())
+    if not keys:
+        raise ConfigError(name, "must hold at least one Fernet key")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            # Never echo the key itself: it is a secret.
+            raise ConfigError(name, f"key #{position} is not a valid Fernet key (32 url-safe base64 bytes)") from None
+    return keys
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings from `environ` (default: the process environment)."""
+    env = _Reader(os.environ if environ is None else environ)
+    mode = env.optional("LUMI_ENV", "production") or "production"
+    if mode not in ENVIRONMENTS:
+        raise ConfigError("LUMI_ENV", f"must be one of {', '.join(ENVIRONMENTS)}, got {mode!r}")
+
+    app_url = env.checked("APP_URL", env.required("APP_URL"), _url_check("http", "https"))
+    assert app_url is not None
+    if mode == "production" and not app_url.startswith("https://"):
+        raise ConfigError("APP_URL", "must use https:// in production (Shopify only talks to https apps)")
+
+    admin_base = env.optional("SHOPIFY_ADMIN_BASE_URL", "https://{shop}") or "https://{shop}"
+    if "{shop}" not in admin_base:
+        raise ConfigError("SHOPIFY_ADMIN_BASE_URL", "must contain the {shop} placeholder, e.g. https://{shop}")
+    env.checked(
+        "SHOPIFY_ADMIN_BASE_URL", admin_base.replace("{shop}", "shop.example"), _url_check("http", "https")
+    )
+
+    return Settings(
+        shopify_api_key=env.required("SHOPIFY_API_KEY"),
+        shopify_api_secret=env.required("SHOPIFY_API_SECRET"),
+        app_url=app_url.rstrip("/"),
+        redis_url=env.checked("REDIS_URL", env.required("REDIS_URL"), _url_check("redis", "rediss", "unix"))
+        or "",
+        meili_url=(
+            env.checked("MEILI_URL", env.required("MEILI_URL"), _url_check("http", "https")) or ""
+        ).rstrip("/"),
+        meili_master_key=env.required("MEILI_MASTER_KEY"),
+        encryption_keys=_fernet_keys("LUMI_ENCRYPTION_KEYS", env.required("LUMI_ENCRYPTION_KEYS")),
+        openai_api_key=env.optional("OPENAI_API_KEY"),
+        openai_base_url=env.checked(
+            "OPENAI_BASE_URL", env.optional("OPENAI_BASE_URL"), _url_check("http", "https")
+        ),
+        openai_model=env.optional("OPENAI_MODEL", "gpt-4o-mini") or "gpt-4o-mini",
+        smtp_url=env.checked("SMTP_URL", env.optional("SMTP_URL"), _url_check("smtp", "smtps")),
+        port=env.integer("PORT", 8000, 1, 65535),
+        web_concurrency=env.integer("WEB_CONCURRENCY", 2, 1, 64),
+        web_threads=env.integer("WEB_THREADS", 8, 1, 64),
+        shopify_admin_base_url=admin_base.rstrip("/"),
+        env=mode,
+        log_level=_log_level(env.optional("LOG_LEVEL", "INFO") or "INFO"),
+        redis_timeout=env.number("REDIS_TIMEOUT", 2.0, 0.05, 60.0),
+        meili_timeout=env.number("MEILI_TIMEOUT", 2.0, 0.05, 60.0),
+        worker_heartbeat_max_age=env.integer("WORKER_HEARTBEAT_MAX_AGE", 60, 5, 3600),
+    )
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+    return level

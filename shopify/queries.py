@@ -1,0 +1,147 @@
+"""Every GraphQL document Lumi sends to the Shopify Admin API: read-only queries, no mutations."""
+
+from __future__ import annotations
+
+# Each document here is checked by tests/shopify/test_queries_schema.py against two Admin schemas
+# (stable 2025-01 and a newer unstable one), so it runs on the pinned API version, not only on devshop.
+# Costs quoted below follow Shopify's rule: object 1, scalar/enum 0, connection 2 + first * item.
+
+# The shop's identity, currency and timezone (feeds format prices and dates with them).
+SHOP_INFO = """
+query ShopInfo {
+  shop {
+    name
+    myshopifyDomain
+    currencyCode
+    ianaTimezone
+    primaryDomain { url host }
+    plan { displayName partnerDevelopment shopifyPlus }
+  }
+}
+"""
+
+# One page of the catalogue for the search index; paginate with $after, filter with $query ("status:active").
+#
+# variants(first: 20), not 100: requested cost is charged for the worst case, per product. A product costs
+# about 25 + 2 * V points (priceRanges 3+3, featuredMedia 3, collections 2 + 10, variants 3 + 2 * V), so V = 100
+# makes one product 225 points and a page could hold only 4 products under the 1,000-point single-query
+# limit. V = 20 (65 points) covers ordinary size x colour grids and allows PRODUCTS_PAGE_SIZE products per
+# page; the feeds only need the product-level price ranges and totals for the rest. `variants.pageInfo`
+# tells the indexer when a product has more variants than fetched here.
+PRODUCTS_PAGE = """
+query ProductsPage($first: Int!, $after: String, $query: String) {
+  products(first: $first, after: $after, query: $query, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      title
+      handle
+      vendor
+      productType
+      tags
+      status
+      publishedAt
+      updatedAt
+      createdAt
+      totalInventory
+      onlineStoreUrl
+      priceRangeV2 {
+        minVariantPrice { amount currencyCode }
+        maxVariantPrice { amount currencyCode }
+      }
+      compareAtPriceRange {
+        minVariantCompareAtPrice { amount currencyCode }
+        maxVariantCompareAtPrice { amount currencyCode }
+      }
+      featuredMedia {
+        id
+        alt
+        mediaContentType
+        preview { image { url width height altText } }
+      }
+      collections(first: 10) {
+        nodes { id handle title }
+      }
+      variants(first: 20) {
+        pageInfo { hasNextPage }
+        nodes {
+          id
+          title
+          price
+          compareAtPrice
+          inventoryQuantity
+          availableForSale
+          selectedOptions { name value }
+        }
+      }
+    }
+  }
+}
+"""
+
+# Products per PRODUCTS_PAGE request: 2 + 12 * ~65 = ~782 requested points, under the 1,000 single-query
+# limit with room for estimate error, and small enough to fit a partly drained bucket.
+PRODUCTS_PAGE_SIZE = 12
+
+# How many products match a search (e.g. "status:active"), for index-build progress; limit: null = uncapped.
+PRODUCTS_COUNT = """
+query ProductsCount($query: String) {
+  productsCount(query: $query, limit: null) { count precision }
+}
+"""
+
+# A collection's id from its handle (collectionByHandle is deprecated and collectionByIdentifier is newer
+# than 2025-01, so the search filter is the form valid in both schemas).
+COLLECTION_BY_HANDLE = """
+query CollectionByHandle($query: String!) {
+  collections(first: 1, query: $query) {
+    nodes { id handle title }
+  }
+}
+"""
+
+# One page of a collection's product ids in the merchant's own order (COLLECTION_DEFAULT); 250 ids cost ~252.
+COLLECTION_PRODUCTS_PAGE = """
+query CollectionProductsPage($id: ID!, $first: Int!, $after: String) {
+  collection(id: $id) {
+    id
+    handle
+    products(first: $first, after: $after, sortKey: COLLECTION_DEFAULT) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id handle }
+    }
+  }
+}
+"""
+
+# An order's status and tracking for the support chat, looked up by name ($query = 'name:"#1001"').
+# `email` is fetched only so the chat can compare it with the one the shopper typed: it is compared and
+# dropped, never stored or logged. No other personal fields (name, phone, address) are requested.
+ORDER_BY_NAME = """
+query OrderByName($query: String!) {
+  orders(first: 1, query: $query) {
+    nodes {
+      id
+      name
+      email
+      createdAt
+      processedAt
+      cancelledAt
+      displayFinancialStatus
+      displayFulfillmentStatus
+      lineItems(first: 50) {
+        nodes { title quantity }
+      }
+      fulfillments(first: 10) {
+        status
+        displayStatus
+        createdAt
+        estimatedDeliveryAt
+        inTransitAt
+        deliveredAt
+        trackingInfo(first: 5) { company number url }
+      }
+    }
+  }
+}
+"""

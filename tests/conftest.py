@@ -1,0 +1,168 @@
+"""Test harness: private Redis and Meilisearch servers on free ports, the app, real workers.
+
+The harness only ever talks to servers it started itself (never the machine's
+Redis on 6379), wipes them between tests and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import meilisearch
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from devtools.services import REPO_ROOT, MeiliServer, RedisServer
+
+# A fixed, test-only Fernet key (never used outside tests).
+TEST_FERNET_KEY = "oUJZp-nXq2F4uydU4C9ekvATopcoYOF3I1XYNAzgNMY="
+TEST_API_KEY = "lumi-test-client-id"
+TEST_API_SECRET = "lumi-test-client-secret"
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def meili_server() -> Iterator[MeiliServer]:
+    server = MeiliServer().start()
+    yield server
+    server.stop()
+
+
+def make_env(redis_url: str, meili: MeiliServer, **overrides: str) -> dict[str, str]:
+    """A complete, valid environment for a Lumi process under test."""
+    env = {
+        "LUMI_ENV": "test",
+        "SHOPIFY_API_KEY": TEST_API_KEY,
+        "SHOPIFY_API_SECRET": TEST_API_SECRET,
+        "APP_URL": "http://localhost:8000",
+        "REDIS_URL": redis_url,
+        "MEILI_URL": meili.url,
+        "MEILI_MASTER_KEY": meili.master_key,
+        "LUMI_ENCRYPTION_KEYS": TEST_FERNET_KEY,
+        "LOG_LEVEL": "INFO",
+        # Fail fast in tests where a component is stopped on purpose.
+        "REDIS_TIMEOUT": "0.5",
+        "MEILI_TIMEOUT": "1",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def meili_client(meili_server: MeiliServer) -> Iterator[meilisearch.Client]:
+    client = meilisearch.Client(meili_server.url, meili_server.master_key)
+    _drop_indexes(client)
+    yield client
+    _drop_indexes(client)
+
+
+def _drop_indexes(client: meilisearch.Client) -> None:
+    for index in client.get_raw_indexes({"limit": 1000}):
+        client.wait_for_task(client.delete_index(index["uid"]).task_uid)
+
+
+@pytest.fixture
+def env(redis_client: redis.Redis, redis_server: RedisServer, meili_server: MeiliServer) -> dict[str, str]:
+    """Environment for the app and workers, pointing at the (wiped) private servers."""
+    return make_env(redis_server.url, meili_server)
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> Flask:
+    from web import create_app
+
+    return create_app(env)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def python_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment for a child Python process: only what we pass, plus what Python needs."""
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}}
+    keep["PYTHONPATH"] = str(REPO_ROOT)
+    keep["PYTHONUNBUFFERED"] = "1"
+    keep.update(env)
+    return keep
+
+
+class WorkerProcess:
+    """A real `python -m jobs.worker` process (forking RQ worker) for end-to-end tests."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jobs.worker"],
+            cwd=REPO_ROOT,
+            env=python_env(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_registered(self, queue_redis: redis.Redis, timeout: float = 20) -> None:
+        from rq import Worker
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}: {self.output()}")
+            if any(w.pid == self.proc.pid for w in Worker.all(connection=queue_redis)):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"worker did not register within {timeout} s: {self.output()}")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator:
+    """Start real worker processes: `start_worker(env)`; all are stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(worker_env: dict[str, str]) -> WorkerProcess:
+        worker = WorkerProcess(worker_env, tmp_path / f"worker-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
