@@ -80,7 +80,7 @@ def meili_client(meili_server: MeiliServer) -> Iterator[meilisearch.Client]:
 
 
 def _drop_indexes(client: meilisearch.Client) -> None:
-    for index in client.get_raw_indexes({"limit": 1000}):
+    for index in client.get_raw_indexes({"limit": 1000})["results"]:
         client.wait_for_task(client.delete_index(index["uid"]).task_uid)
 
 

@@ -50,8 +50,16 @@ def test_api_error_and_unexpected_error_shapes(app: Flask) -> None:
     assert "secret" not in body["error"]["message"]
 
 
-def test_body_too_large_is_json_413(client: FlaskClient) -> None:
-    response = client.post("/healthz", data=b"x" * (2 * 1024 * 1024))
+def test_body_too_large_is_json_413(app: Flask) -> None:
+    from flask import request
+
+    @app.post("/_test/echo")
+    def echo() -> dict[str, int]:
+        return {"size": len(request.get_data())}
+
+    client = app.test_client()
+    assert client.post("/_test/echo", data=b"x" * 1000).get_json() == {"size": 1000}
+    response = client.post("/_test/echo", data=b"x" * (2 * 1024 * 1024))
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "payload_too_large"
 
