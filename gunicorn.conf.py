@@ -39,3 +39,7 @@ loglevel = _settings.log_level.lower()
 
 # Heroku's router is the only thing in front of us; trust its X-Forwarded-* headers.
 forwarded_allow_ips = "*"
+
+# gunicorn 24+ opens a control socket in $HOME by default; several local instances (tests,
+# `make dev`) would share it, and a dyno has no use for it.
+control_socket_disable = True

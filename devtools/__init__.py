@@ -1,1 +1,1 @@
-"""devtools package."""
+"""Development and test tooling: private servers on free ports (services) and `make dev` (dev)."""

@@ -19,14 +19,20 @@ NPM_STAMP="node_modules/.lumi-package-lock.sha256"
 
 started_at=$(date +%s%N)
 
-ok()   { printf '  \033[32m✓\033[0m %s\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then GREEN=$'\033[32m' RED=$'\033[31m' OFF=$'\033[0m'; else GREEN="" RED="" OFF=""; fi
+ok()   { printf '  %s✓%s %s\n' "$GREEN" "$OFF" "$*"; }
 info() { printf '  · %s\n' "$*"; }
 die()  {
-    printf '  \033[31m✗ %s\033[0m\n' "$1" >&2
+    printf '  %s✗ %s%s\n' "$RED" "$1" "$OFF" >&2
     shift
     local line
     for line in "$@"; do printf '    → %s\n' "$line" >&2; done
     exit 1
+}
+# pip, quiet, without the noise of a machine-wide pip.conf naming index folders that do not exist.
+pip_quiet() {
+    "${VENV}/bin/python" -m pip "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+    return "${PIPESTATUS[0]}"
 }
 # sha256 of the given files' contents (and names), one hex string.
 digest() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
@@ -75,7 +81,7 @@ if [ ! -x "${VENV}/bin/python" ]; then
     [ -n "$PY_BASE" ] || die "python${PYTHON_VERSION} not found on PATH" \
         "install it (e.g. pyenv install ${PYTHON_VERSION} && pyenv global ${PYTHON_VERSION})"
     "$PY_BASE" -m venv "${VENV}" || die "could not create ${VENV}" "rm -rf ${VENV} and run this again"
-    "${VENV}/bin/python" -m pip install -q --upgrade pip \
+    pip_quiet install -q --upgrade pip \
         || die "could not upgrade pip in ${VENV}" "check network access to PyPI, then run this again"
     ok "${VENV} created ($("${VENV}/bin/python" -V 2>&1))"
 fi
@@ -84,9 +90,9 @@ req_sum="$(digest requirements.txt requirements-dev.txt)"
 if [ -f "$VENV_STAMP" ] && [ "$(cat "$VENV_STAMP")" = "$req_sum" ]; then
     ok "python packages (requirements unchanged)"
 else
-    "${VENV}/bin/python" -m pip install -q -r requirements-dev.txt \
+    pip_quiet install -q -r requirements-dev.txt \
         || die "pip install -r requirements-dev.txt failed" \
-               "read pip's error above; rm -rf ${VENV} and run this again if the venv is damaged"
+               "read pip's error above (a bad pin? no network?); if ${VENV} is damaged: rm -rf ${VENV} and run this again"
     echo "$req_sum" > "$VENV_STAMP"
     ok "python packages installed from requirements-dev.txt"
 fi

@@ -1,0 +1,369 @@
+"""`make dev`: run Lumi's whole stack locally (Redis, Meilisearch, devshop, release, web, worker) until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from dotenv import dotenv_values
+
+from devtools.services import (
+    DEFAULT_MEILI_MASTER_KEY,
+    REPO_ROOT,
+    LinePrinter,
+    ManagedProcess,
+    MeiliServer,
+    RedisServer,
+    ServiceError,
+    free_port,
+    http_answers,
+    http_get,
+    port_in_use,
+)
+
+# DEV ONLY: a fixed Fernet key so tokens encrypted by one `make dev` can be read by the next.
+# Never use it anywhere else; production sets its own LUMI_ENCRYPTION_KEYS.
+DEV_ONLY_FERNET_KEY = "jicZR6e2qhcg6mpGMPziJNGBdipjTLLKrw5J_gjE_ew="
+
+# What `make dev` uses for every variable that neither the environment nor .env sets.
+# APP_URL defaults to http://localhost:$PORT; REDIS_URL, MEILI_URL and SHOPIFY_ADMIN_BASE_URL
+# default to the private servers started below.
+DEV_DEFAULTS: dict[str, str] = {
+    "LUMI_ENV": "development",
+    "PORT": "8000",
+    "WEB_CONCURRENCY": "2",
+    "SHOPIFY_API_KEY": "lumi-dev-client-id",
+    "SHOPIFY_API_SECRET": "lumi-dev-client-secret",
+    "LUMI_ENCRYPTION_KEYS": DEV_ONLY_FERNET_KEY,
+    "MEILI_MASTER_KEY": DEFAULT_MEILI_MASTER_KEY,
+    "LOG_LEVEL": "INFO",
+}
+
+DEV_DATA_DIR = REPO_ROOT / ".dev"  # git-ignored; the dev Meilisearch index lives here across restarts
+READY_TIMEOUT = 60.0
+RELEASE_TIMEOUT = 120.0
+STOP_TIMEOUT = 10.0
+
+
+def build_env(
+    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = REPO_ROOT / ".env"
+) -> dict[str, str]:
+    """The environment for every child: DEV_DEFAULTS < .env < the real environment."""
+    env = dict(DEV_DEFAULTS)
+    if dotenv_path is not None and dotenv_path.is_file():
+        env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    if not env.get("APP_URL", "").strip():
+        env["APP_URL"] = f"http://localhost:{env['PORT']}"
+    env["PYTHONUNBUFFERED"] = "1"  # children's lines show up as they are written
+    return env
+
+
+def after_ready(env: Mapping[str, str]) -> None:
+    """Hook run once the whole stack is ready (/readyz answered 200), before `make dev` idles.
+
+    `env` is the complete environment the children got, including the URLs of the servers
+    started here: REDIS_URL, MEILI_URL, MEILI_MASTER_KEY, DEVSHOP_URL, SHOPIFY_ADMIN_BASE_URL,
+    APP_URL and PORT. Later issues put "install the demo shop into devshop and index it" here;
+    it must be idempotent (it runs on every `make dev`) and raise to abort start-up.
+    Not run by `--check`.
+    """
+
+
+def _is_set(env: Mapping[str, str], name: str) -> bool:
+    return bool(env.get(name, "").strip())
+
+
+class ChildExited(Exception):
+    """A process of the stack ended while it should have kept running."""
+
+    def __init__(self, name: str, code: int) -> None:
+        super().__init__(f"{name} exited unexpectedly with code {code}")
+        self.name = name
+        self.code = code
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived: stop everything and leave."""
+
+
+@dataclass
+class Running:
+    """One thing we started: how to watch it and how to stop it."""
+
+    name: str
+    poll: Callable[[], int | None]  # exit code once it has ended, else None
+    stop: Callable[[], object]
+
+
+class DevStack:
+    """Starts the stack in order, watches it, and stops what it started in reverse order."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        printer: LinePrinter,
+        *,
+        venv_bin: Path | None = None,
+        data_dir: Path = DEV_DATA_DIR,
+    ) -> None:
+        self.env = env
+        self.data_dir = data_dir
+        self.printer = printer
+        self.bin = venv_bin or _venv_bin()
+        self.running: list[Running] = []
+        self.urls: dict[str, str] = {}
+        for name in ("dev", "redis", "meilisearch", "devshop", "release", "web", "worker"):
+            printer.add(name)
+
+    # -- output ------------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        self.printer.line("dev", text)
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self) -> None:
+        env = self.env
+        port = int(env["PORT"])
+        if port_in_use(port):
+            raise ServiceError(f"port {port} is already in use (another `make dev`?): set PORT=<free port> in .env")
+
+        if _is_set(env, "REDIS_URL"):
+            self.say(f"using REDIS_URL from the environment: {env['REDIS_URL']}")
+        else:
+            redis = RedisServer(printer=self.printer)
+            self._track(redis)  # tracked before start: stopped even if start fails
+            redis.start()
+            env["REDIS_URL"] = redis.url
+            self.say(f"redis ready at {redis.url} (pid {redis.pid})")
+
+        if _is_set(env, "MEILI_URL"):
+            self.say(f"using MEILI_URL from the environment: {env['MEILI_URL']}")
+        else:
+            meili_dir = self.data_dir / "meilisearch"
+            meili = MeiliServer(workdir=meili_dir, master_key=env["MEILI_MASTER_KEY"], printer=self.printer)
+            self._track(meili)
+            meili.start()
+            env["MEILI_URL"] = meili.url
+            self.say(f"meilisearch ready at {meili.url} (pid {meili.pid}, data in {meili_dir})")
+
+        shop_port = free_port()
+        devshop_url = f"http://127.0.0.1:{shop_port}"
+        devshop = ManagedProcess(
+            "devshop",
+            self.devshop_argv(shop_port),
+            env=env,
+            cwd=REPO_ROOT,
+            ready=http_answers(f"{devshop_url}/_devshop/health"),  # any HTTP answer means it is up
+            ready_timeout=30,
+            printer=self.printer,
+        )
+        self._start(devshop)
+        env["DEVSHOP_URL"] = devshop_url
+        if not _is_set(env, "SHOPIFY_ADMIN_BASE_URL"):
+            env["SHOPIFY_ADMIN_BASE_URL"] = f"{devshop_url}/shops/{{shop}}"
+        self.urls["devshop"] = devshop_url + "/"
+
+        release = ManagedProcess("release", self.release_argv(), env=env, cwd=REPO_ROOT, printer=self.printer)
+        try:
+            code = release.start().wait(RELEASE_TIMEOUT)
+        finally:
+            release.stop()  # a no-op once it has exited; ends it if we are interrupted
+        if code != 0:
+            raise ServiceError(f"the release step ({' '.join(release.argv)}) exited with code {code}")
+        self.say("release step done")
+
+        for name, argv in (("web", self.web_argv()), ("worker", self.worker_argv())):
+            self._start(
+                ManagedProcess(name, argv, env=env, cwd=REPO_ROOT, printer=self.printer, stop_timeout=STOP_TIMEOUT)
+            )
+
+    # -- the commands (methods, so tests can stand in for them) -------------------------------
+    def devshop_argv(self, port: int) -> list[str]:
+        env = self.env
+        return [
+            self.python, "-m", "devshop",
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--app-url", env["APP_URL"],
+            "--api-key", env["SHOPIFY_API_KEY"],
+            "--api-secret", env["SHOPIFY_API_SECRET"],
+        ]  # fmt: skip
+
+    def release_argv(self) -> list[str]:
+        return [self.python, "-m", "feeds.release"]
+
+    def web_argv(self) -> list[str]:
+        return [*self.gunicorn, "-c", "gunicorn.conf.py", "web:create_app()"]
+
+    def worker_argv(self) -> list[str]:
+        return [self.python, "-m", "jobs.worker"]
+
+    @property
+    def python(self) -> str:
+        return str(self.bin / "python") if (self.bin / "python").exists() else sys.executable
+
+    @property
+    def gunicorn(self) -> list[str]:
+        exe = self.bin / "gunicorn"
+        return [str(exe)] if exe.exists() else [self.python, "-m", "gunicorn"]
+
+    def _track(self, server: RedisServer | MeiliServer) -> None:
+        def poll() -> int | None:
+            return server.process.poll() if server.process is not None else None
+
+        self.running.append(Running(server.name, poll, server.stop))
+
+    def _start(self, process: ManagedProcess) -> None:
+        self.running.append(Running(process.name, process.poll, process.stop))
+        process.start()
+        self.say(f"{process.name} started (pid {process.pid})")
+
+    # -- watch -------------------------------------------------------------------------------
+    def check_children(self) -> None:
+        """Raise ChildExited if anything we started has ended."""
+        for item in self.running:
+            code = item.poll()
+            if code is not None:
+                raise ChildExited(item.name, code)
+
+    def readyz_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['PORT']}/readyz"
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> tuple[int, str]:
+        """Wait for /readyz to answer 200, printing what it says while it does not."""
+        url = self.readyz_url()
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            self.check_children()
+            answer = http_get(url, timeout=2.0)
+            status, body = (answer[0], _compact(answer[1])) if answer else (0, "no answer yet")
+            if status == 200:
+                return status, body
+            said = f"/readyz: {status or '-'} {body}"
+            if said != last:
+                self.say(said)
+                last = said
+            if time.monotonic() >= deadline:
+                raise ServiceError(f"/readyz was not 200 within {timeout:g} s; last answer: {said}")
+            time.sleep(0.5)
+
+    def supervise(self) -> None:
+        """Idle until a child exits (ChildExited) or a signal arrives (StopRequested)."""
+        while True:
+            self.check_children()
+            time.sleep(0.25)
+
+    # -- stop --------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop everything started, newest first (TERM, wait, KILL)."""
+        for item in reversed(self.running):
+            if item.poll() is None:
+                self.say(f"stopping {item.name}")
+            try:
+                item.stop()
+            except Exception as err:  # keep stopping the others
+                self.say(f"could not stop {item.name}: {err}")
+        self.running.clear()
+
+    def banner(self) -> str:
+        local = f"http://localhost:{self.env['PORT']}"
+        rows = [
+            ("app", f"{local}/healthz"),
+            ("readiness", f"{local}/readyz"),
+        ]
+        if self.env["APP_URL"].rstrip("/") != local:
+            rows.append(("APP_URL", self.env["APP_URL"]))
+        rows += [
+            ("devshop", self.urls.get("devshop", "-")),
+            ("meilisearch", f"{self.env['MEILI_URL']}  (key: MEILI_MASTER_KEY)"),
+            ("redis", self.env["REDIS_URL"]),
+        ]
+        lines = ["Lumi is running"] + [f"  {k:<12} {v}" for k, v in rows] + ["Ctrl-C stops everything."]
+        width = max(len(line) for line in lines)
+        top, bottom = "┌" + "─" * (width + 2) + "┐", "└" + "─" * (width + 2) + "┘"
+        return "\n".join([top, *(f"│ {line.ljust(width)} │" for line in lines), bottom])
+
+
+def _venv_bin() -> Path:
+    venv = REPO_ROOT / ".venv" / "bin"
+    return venv if venv.is_dir() else Path(sys.executable).parent
+
+
+def _compact(body: bytes, limit: int = 300) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        text = json.dumps(json.loads(text), separators=(",", ":"))
+    except ValueError:
+        pass
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.dev", description=__doc__)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="start everything, wait for /readyz 200, print it, stop everything and exit 0",
+    )
+    parser.add_argument("--ready-timeout", type=float, default=READY_TIMEOUT, help="seconds to wait for /readyz")
+    parser.add_argument("--env-file", type=Path, default=REPO_ROOT / ".env", help="dotenv file to read (default: .env)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEV_DATA_DIR, help="where the dev Meilisearch keeps its data (default: .dev)"
+    )
+    args = parser.parse_args(argv)
+
+    printer = LinePrinter()
+    stack = DevStack(build_env(dotenv_path=args.env_file), printer, data_dir=args.data_dir)
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return  # already on our way out; let the stop sequence finish
+        stopping = True
+        raise StopRequested(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run(stack, check=args.check, ready_timeout=args.ready_timeout)
+    except StopRequested as why:
+        stack.say(f"{why}: stopping")
+        return 0
+    finally:
+        stopping = True
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(stack: DevStack, *, check: bool, ready_timeout: float) -> int:
+    """Start, wait for readiness, then idle (or, with check, return at once). Stopping is the caller's job."""
+    try:
+        stack.start()
+        status, body = stack.wait_ready(ready_timeout)
+        if check:
+            print(f"/readyz: {status} {body}", flush=True)
+            return 0
+        print(stack.banner(), flush=True)
+        after_ready(stack.env)
+        stack.supervise()
+    except ChildExited as err:
+        stack.say(f"{err}: stopping everything")
+    except ServiceError as err:
+        # The children's output is already on screen: skip the copy of it the error carries.
+        for line in str(err).split("\nlast output:")[0].splitlines():
+            stack.say(line)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

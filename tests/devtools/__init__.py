@@ -1,0 +1,1 @@
+"""Tests of the dev and test tooling (devtools/)."""
