@@ -6,7 +6,8 @@ from __future__ import annotations
 # (stable 2025-01 and a newer unstable one), so it runs on the pinned API version, not only on devshop.
 # Costs quoted below follow Shopify's rule: object 1, scalar/enum 0, connection 2 + first * item.
 
-# The shop's identity, currency and timezone (feeds format prices and dates with them).
+# The shop's identity, currency and timezone (feeds format prices and dates with them). `plan.displayName` is
+# deprecated for `publicDisplayName` (new in 2025-07), which 2025-01 lacks; switch once 2025-01 is dropped.
 SHOP_INFO = """
 query ShopInfo {
   shop {
@@ -22,12 +23,12 @@ query ShopInfo {
 
 # One page of the catalogue for the search index; paginate with $after, filter with $query ("status:active").
 #
-# variants(first: 20), not 100: requested cost is charged for the worst case, per product. A product costs
-# about 25 + 2 * V points (priceRanges 3+3, featuredMedia 3, collections 2 + 10, variants 3 + 2 * V), so V = 100
-# makes one product 225 points and a page could hold only 4 products under the 1,000-point single-query
-# limit. V = 20 (65 points) covers ordinary size x colour grids and allows PRODUCTS_PAGE_SIZE products per
-# page; the feeds only need the product-level price ranges and totals for the rest. `variants.pageInfo`
-# tells the indexer when a product has more variants than fetched here.
+# variants(first: 20), not 100: the requested cost is charged for the worst case, per product. A product
+# costs about 24 + 2 * V points (itself 1, price ranges 3 + 3, featuredMedia 3, collections 2 + 10, variants
+# 2 + V * (variant 1 + selectedOptions 1)), so V = 100 makes one product 224 points and a page could hold only
+# 4 products under the 1,000-point single-query limit. V = 20 (64 points) covers ordinary size x colour
+# grids and allows PRODUCTS_PAGE_SIZE products per page; feeds use the product-level price ranges and
+# totalInventory for the rest, and `variants.pageInfo` tells the indexer a product has more variants.
 PRODUCTS_PAGE = """
 query ProductsPage($first: Int!, $after: String, $query: String) {
   products(first: $first, after: $after, query: $query, sortKey: ID) {
@@ -79,7 +80,7 @@ query ProductsPage($first: Int!, $after: String, $query: String) {
 }
 """
 
-# Products per PRODUCTS_PAGE request: 2 + 12 * ~65 = ~782 requested points, under the 1,000 single-query
+# Products per PRODUCTS_PAGE request: 2 + 12 * 64 = 770 requested points, under the 1,000 single-query
 # limit with room for estimate error, and small enough to fit a partly drained bucket.
 PRODUCTS_PAGE_SIZE = 12
 

@@ -1,0 +1,123 @@
+"""App Bridge session tokens (JWT): verified with PyJWT exactly as Shopify's own libraries do.
+
+HS256 only, signed with the app secret, `aud` = client id, 10 s leeway on `exp`/`nbf`, and
+`dest` a valid shop whose host equals `iss`'s. The shop in `dest` is the only shop the token speaks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+
+from shopify.domains import normalize_shop_domain
+
+LEEWAY_SECONDS = 10
+REQUIRED_CLAIMS = ("iss", "dest", "aud", "sub", "exp", "nbf", "iat", "jti", "sid")
+
+
+class SessionTokenError(Exception):
+    """Why a session token was refused; `code` is stable for clients, `message` leaks no secret."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    shop: str
+    user_id: str | None
+    session_id: str | None
+    expires_at: int
+    raw: str
+
+
+def _host_shop(url: Any) -> str | None:
+    if not isinstance(url, str):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return None
+    return normalize_shop_domain(parts.hostname)
+
+
+def decode_session_token(token: str, *, api_key: str, secrets: Iterable[str]) -> SessionToken:
+    """Verify `token` or raise SessionTokenError with a code that says why."""
+    if not token or token.count(".") != 2:
+        raise SessionTokenError("malformed_token", "The session token is not a JWT.")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError:
+        raise SessionTokenError("malformed_token", "The session token is not a JWT.") from None
+    if header.get("alg") != "HS256":
+        # Refuse before verifying: `none`, RS256 (key confusion) and anything else are never accepted.
+        raise SessionTokenError("unsupported_algorithm", "Session tokens must be signed with HS256.")
+
+    claims: dict[str, Any] | None = None
+    last_error: jwt.PyJWTError | None = None
+    for secret in secrets:
+        try:
+            claims = jwt.decode(
+                token,
+                secret,
+                algorithms=["HS256"],
+                audience=api_key,
+                leeway=LEEWAY_SECONDS,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+            break
+        except jwt.InvalidSignatureError as err:
+            last_error = err  # try the next secret (rotation); the message never says which was tried
+        except jwt.ExpiredSignatureError:
+            raise SessionTokenError("token_expired", "The session token has expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise SessionTokenError("token_not_yet_valid", "The session token is not valid yet.") from None
+        except jwt.InvalidAudienceError:
+            raise SessionTokenError("wrong_audience", "The session token was issued for another app.") from None
+        except jwt.MissingRequiredClaimError as err:
+            raise SessionTokenError("missing_claim", f"The session token lacks the '{err.claim}' claim.") from None
+        except jwt.PyJWTError:
+            raise SessionTokenError("malformed_token", "The session token could not be decoded.") from None
+    if claims is None:
+        if isinstance(last_error, jwt.InvalidSignatureError) or last_error is None:
+            raise SessionTokenError("bad_signature", "The session token signature is not valid.")
+        raise SessionTokenError("malformed_token", "The session token could not be decoded.")
+
+    dest_shop = _host_shop(claims.get("dest"))
+    if dest_shop is None:
+        raise SessionTokenError("invalid_shop", "The session token's destination is not a valid shop.")
+    iss = claims.get("iss")
+    iss_shop = _host_shop(iss)
+    if iss_shop != dest_shop or not isinstance(iss, str) or urlsplit(iss).path.rstrip("/") != "/admin":
+        raise SessionTokenError("issuer_mismatch", "The session token's issuer does not match its destination.")
+    return SessionToken(
+        shop=dest_shop,
+        user_id=str(claims["sub"]) if claims.get("sub") is not None else None,
+        session_id=str(claims["sid"]) if claims.get("sid") is not None else None,
+        expires_at=int(claims["exp"]),
+        raw=token,
+    )
+
+
+def encode_session_token(
+    shop: str, *, api_key: str, secret: str, now: int, lifetime: int = 60, user_id: str = "1", **overrides: Any
+) -> str:
+    """Sign a session token the way Shopify does (used by devshop and tests, never by the app itself)."""
+    claims: dict[str, Any] = {
+        "iss": f"https://{shop}/admin",
+        "dest": f"https://{shop}",
+        "aud": api_key,
+        "sub": user_id,
+        "exp": now + lifetime,
+        "nbf": now,
+        "iat": now,
+        "jti": f"{shop}-{now}-{user_id}",
+        "sid": f"sid-{shop}-{user_id}",
+    }
+    claims.update(overrides)
+    return jwt.encode(claims, secret, algorithm="HS256")
