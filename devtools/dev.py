@@ -41,7 +41,7 @@ DEV_DEFAULTS: dict[str, str] = {
     "PORT": "8000",
     "WEB_CONCURRENCY": "2",
     "SHOPIFY_API_KEY": "lumi-dev-client-id",
-    "SHOPIFY_API_SECRET": "lumi-dev-client-secret",
+    "SHOPIFY_API_SECRET": "lumi-dev-client-secret-0123456789abcdef",
     "LUMI_ENCRYPTION_KEYS": DEV_ONLY_FERNET_KEY,
     "MEILI_MASTER_KEY": DEFAULT_MEILI_MASTER_KEY,
     "LOG_LEVEL": "INFO",

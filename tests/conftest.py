@@ -24,7 +24,7 @@ from devtools.services import REPO_ROOT, MeiliServer, RedisServer
 # A fixed, test-only Fernet key (never used outside tests).
 TEST_FERNET_KEY = "oUJZp-nXq2F4uydU4C9ekvATopcoYOF3I1XYNAzgNMY="
 TEST_API_KEY = "lumi-test-client-id"
-TEST_API_SECRET = "lumi-test-client-secret"
+TEST_API_SECRET = "lumi-test-client-secret-0123456789abcdef"
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
 

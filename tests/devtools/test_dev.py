@@ -35,7 +35,7 @@ LUMI_VARS = [
 def test_dev_defaults_are_complete_and_the_fernet_key_is_valid() -> None:
     env = build_env({}, dotenv_path=None)
     assert env["SHOPIFY_API_KEY"] == "lumi-dev-client-id"
-    assert env["SHOPIFY_API_SECRET"] == "lumi-dev-client-secret"
+    assert env["SHOPIFY_API_SECRET"] == "lumi-dev-client-secret-0123456789abcdef"
     assert env["PORT"] == "8000" and env["WEB_CONCURRENCY"] == "2" and env["LUMI_ENV"] == "development"
     assert env["APP_URL"] == "http://localhost:8000"
     assert env["LUMI_ENCRYPTION_KEYS"] == DEV_ONLY_FERNET_KEY

@@ -1,0 +1,65 @@
+"""Run devshop: python -m devshop --host 127.0.0.1 --port 9100 [--app-url URL] ..."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from werkzeug.serving import make_server
+
+from devshop import create_app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devshop", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--app-url", help="where the Lumi app listens (webhooks, OAuth redirects)")
+    parser.add_argument("--app-toml", help="shopify.app.toml to route webhooks by (default: the repo's)")
+    parser.add_argument("--api-key", default="lumi-dev-client-id")
+    parser.add_argument("--api-secret", default="lumi-dev-client-secret-0123456789abcdef")
+    parser.add_argument("--shop", default="lumi-demo.myshopify.com")
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--plan", default="standard", choices=("standard", "advanced", "plus", "enterprise"))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--token-ttl", type=int, default=3600)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app({
+        "API_KEY": args.api_key, "API_SECRET": args.api_secret, "APP_URL": args.app_url,
+        "APP_TOML": args.app_toml, "TOKEN_TTL": args.token_ttl,
+        "SHOPS": {args.shop: {"products": args.products, "orders": args.orders, "seed": args.seed,
+                              "plan": args.plan}},
+    })
+    server = make_server(args.host, args.port, app, threaded=True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # serve_forever runs in a thread so the main thread can call shutdown() when signalled.
+    thread = threading.Thread(target=server.serve_forever, name="devshop-server", daemon=True)
+    thread.start()
+    base = f"http://{args.host}:{server.server_port}"
+    logging.getLogger("devshop").info("devshop serving %s (admin base %s/shops/{shop}, shop %s)", base, base, args.shop)
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+    logging.getLogger("devshop").info("devshop stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

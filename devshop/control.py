@@ -1,0 +1,166 @@
+"""The /_devshop control API (not part of Shopify): shops, tokens, throttle, faults, stats, webhooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from devshop.oauth import session_token
+from devshop.shops import Shop
+from devshop.state import DevShopState, get_state
+
+bp = Blueprint("devshop_control", __name__, url_prefix="/_devshop")
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def _error(message: str, status: int = 400) -> Response:
+    return DevShopState.json({"error": {"code": "bad_request" if status == 400 else "not_found", "message": message}},
+                             status)
+
+
+def _shop(state: DevShopState, domain: str) -> Shop | None:
+    return state.shops.get(domain)
+
+
+@bp.get("/shops")
+def list_shops() -> Response:
+    return DevShopState.json({"shops": [s.describe() for s in get_state().shops.all()]})
+
+
+@bp.post("/shops")
+def create_shop() -> Response:
+    """Create or reset a shop: a fresh catalogue, orders and bucket from the given seed."""
+    state = get_state()
+    body = _body()
+    domain = body.get("shop")
+    if not isinstance(domain, str):
+        return _error("shop is required (name.myshopify.com)")
+    keys = ("products", "seed", "plan", "orders", "currency", "timezone", "name")
+    spec: dict[str, Any] = {k: body[k] for k in keys if k in body}
+    try:
+        shop = state.shops.create(domain, spec)
+    except (ValueError, TypeError) as err:
+        return _error(str(err))
+    return DevShopState.json(shop.describe(), 201)
+
+
+@bp.post("/shops/<domain>/access-tokens")
+def issue_token(domain: str) -> Response:
+    """A token as a custom-app install would get it, same shape as the OAuth token endpoint."""
+    state = get_state()
+    shop = _shop(state, domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    body = _body()
+    scope = body.get("scope") or state.app_scopes
+    if isinstance(scope, list):
+        scope = ",".join(scope)
+    return DevShopState.json(state.tokens.issue(shop.domain, str(scope), bool(body.get("expiring")), "shpat_"), 201)
+
+
+@bp.post("/shops/<domain>/session-token")
+def mint_session_token(domain: str) -> Response:
+    """An App Bridge session token for this shop, signed with the app's secret (for embedded-app tests)."""
+    state = get_state()
+    shop = _shop(state, domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    body = _body()
+    token = session_token(state.api_key, state.api_secret, shop.domain, int(body.get("user_id", 1)),
+                          int(body.get("lifetime", 60)))
+    return DevShopState.json({"session_token": token})
+
+
+@bp.route("/shops/<domain>/throttle", methods=["GET", "PUT"])
+def throttle(domain: str) -> Response:
+    state = get_state()
+    shop = _shop(state, domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    if request.method == "PUT":
+        body = _body()
+        try:
+            maximum = float(body.get("maximum_available", shop.bucket.maximum))
+            rate = float(body.get("restore_rate", shop.bucket.restore_rate))
+        except (TypeError, ValueError):
+            return _error("maximum_available and restore_rate must be numbers")
+        if maximum <= 0 or rate < 0:
+            return _error("maximum_available must be > 0 and restore_rate >= 0")
+        shop.bucket.configure(maximum, rate)
+    status = shop.bucket.status()
+    return DevShopState.json({"maximum_available": status["maximumAvailable"],
+                              "currently_available": shop.bucket.available(),
+                              "restore_rate": status["restoreRate"]})
+
+
+@bp.post("/faults")
+def arm_fault() -> Response:
+    state = get_state()
+    body = _body()
+    try:
+        fault = state.faults.arm(str(body.get("kind")), int(body.get("count", 1)), body.get("shop"),
+                                 body.get("seconds"))
+    except (ValueError, TypeError) as err:
+        return _error(str(err))
+    return DevShopState.json({"armed": fault.as_dict(), "pending": state.faults.pending()}, 201)
+
+
+@bp.get("/faults")
+def list_faults() -> Response:
+    return DevShopState.json({"pending": get_state().faults.pending()})
+
+
+@bp.delete("/faults")
+def clear_faults() -> Response:
+    get_state().faults.clear()
+    return DevShopState.json({"pending": []})
+
+
+@bp.get("/shops/<domain>/stats")
+def stats(domain: str) -> Response:
+    shop = _shop(get_state(), domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    return DevShopState.json(shop.stats.as_dict())
+
+
+@bp.post("/shops/<domain>/webhooks")
+def send_webhook(domain: str) -> Response:
+    """Deliver one signed webhook now and report how the app answered."""
+    state = get_state()
+    shop = _shop(state, domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    body = _body()
+    topic = body.get("topic")
+    if not isinstance(topic, str) or not topic:
+        return _error("topic is required, e.g. products/update")
+    if not state.webhooks.destinations(topic):
+        return _error(f"nowhere to deliver {topic}: set APP_URL (and a subscription in shopify.app.toml)", 409)
+    deliveries = state.webhooks.send_now(shop, topic, body.get("payload"))
+    first = deliveries[0]
+    return DevShopState.json({"status": first.status, "webhook_id": first.webhook_id, "error": first.error,
+                              "deliveries": [d.as_dict() for d in deliveries]})
+
+
+@bp.get("/shops/<domain>/webhooks")
+def webhook_log(domain: str) -> Response:
+    return DevShopState.json({"deliveries": get_state().webhooks.deliveries(domain.lower())})
+
+
+@bp.post("/shops/<domain>/uninstall")
+def uninstall(domain: str) -> Response:
+    """The merchant removes the app: tokens are revoked first, then app/uninstalled is sent."""
+    state = get_state()
+    shop = _shop(state, domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    revoked = state.tokens.revoke_shop(shop.domain)
+    deliveries = state.webhooks.send_now(shop, "app/uninstalled", None) if state.webhooks.destinations(
+        "app/uninstalled") else []
+    return DevShopState.json({"revoked_tokens": revoked, "deliveries": [d.as_dict() for d in deliveries]})

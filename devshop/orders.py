@@ -1,0 +1,286 @@
+"""Deterministic, lazily generated orders (#1001...) whose line items point at catalogue products."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+from devshop.catalogue import Catalogue, Product, Variant, rng_for
+from devshop.paging import ListSegment, MonotoneSegment, Segment
+
+ORDER_EPOCH = datetime(2026, 5, 1, tzinfo=UTC)  # orders span the months before the pinned API version
+ORDER_STEP_S = 4 * 3600
+ORDER_ID_BASE = 6_100_000_000_000
+LINE_ITEM_ID_BASE = 15_100_000_000_000
+FULFILLMENT_ID_BASE = 5_600_000_000_000
+CUSTOMER_ID_BASE = 7_700_000_000_000
+FIRST_ORDER_NUMBER = 1001
+
+# (company, tracking number pattern, tracking url template)
+CARRIERS: tuple[tuple[str, Callable[[object], str], str], ...] = (
+    ("UPS", lambda r: "1Z" + "".join(r.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(16)),  # type: ignore[attr-defined]
+     "https://www.ups.com/track?tracknum={n}"),
+    ("DHL Express", lambda r: str(r.randrange(10**9, 10**10)),  # type: ignore[attr-defined]
+     "https://www.dhl.com/en/express/tracking.html?AWB={n}"),
+    ("Colissimo", lambda r: f"6A{r.randrange(10**10, 10**11)}",  # type: ignore[attr-defined]
+     "https://www.laposte.fr/outils/suivre-vos-envois?code={n}"),
+    ("La Poste", lambda r: f"8L{r.randrange(10**10, 10**11)}",  # type: ignore[attr-defined]
+     "https://www.laposte.fr/outils/suivre-vos-envois?code={n}"),
+    ("USPS", lambda r: "9400" + str(r.randrange(10**17, 10**18)),  # type: ignore[attr-defined]
+     "https://tools.usps.com/go/TrackConfirmAction?tLabels={n}"),
+    ("FedEx", lambda r: str(r.randrange(10**11, 10**12)),  # type: ignore[attr-defined]
+     "https://www.fedex.com/fedextrack/?trknbr={n}"),
+    ("DPD", lambda r: str(r.randrange(10**13, 10**14)),  # type: ignore[attr-defined]
+     "https://tracking.dpd.de/status/en_US/parcel/{n}"),
+)
+
+FIRST_NAMES = ("Camille", "Léa", "Hugo", "Yuki", "Sofia", "Noah", "Amara", "Jonas", "Chloé", "Mateo", "Aiko", "Emma")
+LAST_NAMES = ("Martin", "Dubois", "Tanaka", "García", "Müller", "Okafor", "Rossi", "Nguyen", "Smith", "Bernard")
+
+
+@dataclass(frozen=True)
+class TrackingInfo:
+    company: str | None
+    number: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class LineItem:
+    id: int
+    product_index: int | None
+    variant_id: int | None
+    title: str
+    variant_title: str | None
+    vendor: str | None
+    sku: str | None
+    quantity: int
+    unit_price: Decimal
+    fulfilled_quantity: int
+
+
+@dataclass(frozen=True)
+class Fulfillment:
+    id: int
+    name: str
+    status: str
+    display_status: str | None
+    created_at: datetime
+    updated_at: datetime
+    in_transit_at: datetime | None
+    estimated_delivery_at: datetime | None
+    delivered_at: datetime | None
+    tracking: tuple[TrackingInfo, ...]
+    line_item_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Order:
+    number: int  # 1-based generator index
+    id: int
+    name: str
+    email: str
+    phone: str | None
+    customer_id: int
+    customer_first: str
+    customer_last: str
+    created_at: datetime
+    processed_at: datetime
+    updated_at: datetime
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    closed_at: datetime | None
+    financial_status: str
+    fulfillment_status: str
+    currency: str
+    line_items: tuple[LineItem, ...]
+    fulfillments: tuple[Fulfillment, ...]
+    shipping: Decimal
+    tax: Decimal
+    refunded: Decimal
+    tags: tuple[str, ...]
+    note: str | None
+    test: bool
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((li.unit_price * li.quantity for li in self.line_items), Decimal("0"))
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.shipping + self.tax
+
+
+# What the mix of orders looks like (weights): each a support-chat case worth having.
+SCENARIOS = (
+    ("unfulfilled", 28), ("partial", 10), ("in_transit", 22), ("delivered", 20), ("out_for_delivery", 4),
+    ("attempted_delivery", 2), ("label_printed", 3), ("marked_fulfilled", 3), ("cancelled", 5), ("refunded", 3),
+)
+
+
+class OrderBook:
+    """A shop's orders; order n is generated from (seed, n) when first looked at."""
+
+    def __init__(self, seed: int, count: int, catalogue: Catalogue, currency: str, shop_domain: str) -> None:
+        self.seed = seed
+        self.count = count
+        self.catalogue = catalogue
+        self.currency = currency
+        self.shop_domain = shop_domain
+        self.get = lru_cache(maxsize=4096)(self._generate)
+        self._sorted: dict[str, list[tuple[tuple, int]]] = {}
+
+    def order(self, number: int) -> Order | None:
+        return self.get(number) if 1 <= number <= self.count else None
+
+    def index_of(self, order_id: int) -> int | None:
+        number = order_id - ORDER_ID_BASE
+        return number if 1 <= number <= self.count else None
+
+    def segments(self, sort_key: str) -> list[Segment]:
+        # Creation, processing and update times all grow with the order number.
+        monotone: dict[str, Callable[[int], tuple]] = {
+            "ID": lambda n: (ORDER_ID_BASE + n, ORDER_ID_BASE + n),
+            "ORDER_NUMBER": lambda n: (n, ORDER_ID_BASE + n),
+            "CREATED_AT": lambda n: (_iso(self.get(n).created_at), ORDER_ID_BASE + n),
+            "PROCESSED_AT": lambda n: (_iso(self.get(n).processed_at), ORDER_ID_BASE + n),
+            "UPDATED_AT": lambda n: (_iso(self.get(n).updated_at), ORDER_ID_BASE + n),
+            "RELEVANCE": lambda n: (ORDER_ID_BASE + n, ORDER_ID_BASE + n),
+        }
+        if sort_key in monotone:
+            return [MonotoneSegment(1, self.count, monotone[sort_key], lambda n: False)]
+        if sort_key not in self._sorted:
+            value: Callable[[Order], object] = {
+                "TOTAL_PRICE": lambda o: f"{o.total:020.2f}",
+                "CUSTOMER_NAME": lambda o: f"{o.customer_first} {o.customer_last}".casefold(),
+                "FINANCIAL_STATUS": lambda o: o.financial_status,
+                "FULFILLMENT_STATUS": lambda o: o.fulfillment_status,
+                "TOTAL_ITEMS_QUANTITY": lambda o: sum(li.quantity for li in o.line_items),
+            }.get(sort_key, lambda o: o.id)
+            self._sorted[sort_key] = sorted(((value(self.get(n)), ORDER_ID_BASE + n), n)
+                                            for n in range(1, self.count + 1))
+        return [ListSegment(self._sorted[sort_key])]
+
+    def _pick_product(self, rng: object) -> tuple[Product, Variant] | None:
+        cat = self.catalogue
+        for _ in range(12):  # prefer products a shopper could actually have bought
+            index = rng.randint(1, max(cat.size, 1))  # type: ignore[attr-defined]
+            product = cat.product(index)
+            if product and product.status == "ACTIVE" and product.published_at and product.variants:
+                return product, product.variants[rng.randrange(len(product.variants))]  # type: ignore[attr-defined]
+        return None
+
+    def _generate(self, n: int) -> Order:
+        rng = rng_for(self.seed, "order", n)
+        created = ORDER_EPOCH + timedelta(seconds=(n - 1) * ORDER_STEP_S + rng.randrange(ORDER_STEP_S // 2))
+        scenario = rng.choices([s for s, _ in SCENARIOS], weights=[w for _, w in SCENARIOS])[0]
+        n_items = rng.choices((1, 2, 3, 4, 5), weights=(45, 25, 15, 10, 5))[0]
+        if scenario == "partial":
+            n_items = max(n_items, 3)
+        items: list[LineItem] = []
+        for k in range(n_items):
+            picked = self._pick_product(rng)
+            line_id = LINE_ITEM_ID_BASE + n * 16 + k
+            qty = rng.choices((1, 2, 3, 5), weights=(70, 20, 7, 3))[0]
+            if picked is None:  # an empty or all-draft catalogue: a custom line item
+                items.append(LineItem(line_id, None, None, "Custom item", None, None, None, qty, Decimal("10.00"), 0))
+                continue
+            product, variant = picked
+            items.append(LineItem(
+                id=line_id, product_index=product.index, variant_id=variant.id, title=product.title,
+                variant_title=None if variant.title == "Default Title" else variant.title, vendor=product.vendor,
+                sku=variant.sku, quantity=qty, unit_price=variant.price, fulfilled_quantity=0,
+            ))
+        fulfillments: list[Fulfillment] = []
+        financial, fulfillment_status = "PAID", "UNFULFILLED"
+        cancelled_at = cancel_reason = None
+        refunded = Decimal("0")
+        updated = created + timedelta(minutes=5)
+
+        def ship(k: int, covered: list[LineItem], display: str, days_ago: int) -> None:
+            nonlocal updated
+            carrier, pattern, url = CARRIERS[rng.randrange(len(CARRIERS))]
+            at = created + timedelta(hours=rng.randint(4, 48) + 24 * days_ago)
+            number = pattern(rng)
+            tracking: tuple[TrackingInfo, ...] = (TrackingInfo(carrier, number, url.format(n=number)),)
+            if display == "MARKED_AS_FULFILLED":
+                tracking = ()
+            elif rng.random() < 0.08:  # carrier known, no tracking page
+                tracking = (TrackingInfo(carrier, number, None),)
+            in_transit = at + timedelta(hours=rng.randint(2, 20)) if display in (
+                "IN_TRANSIT", "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELIVERED") else None
+            eta = (at + timedelta(days=rng.randint(2, 6))) if display not in ("MARKED_AS_FULFILLED",) else None
+            delivered = None
+            if display == "DELIVERED" and in_transit:
+                delivered = in_transit + timedelta(days=rng.randint(1, 4))
+            last = max(t for t in (at, in_transit, delivered) if t is not None)
+            updated = max(updated, last)
+            fulfillments.append(Fulfillment(
+                id=FULFILLMENT_ID_BASE + n * 8 + k, name=f"#{FIRST_ORDER_NUMBER + n - 1}-F{k}", status="SUCCESS",
+                display_status=display, created_at=at, updated_at=last, in_transit_at=in_transit,
+                estimated_delivery_at=eta if display != "DELIVERED" else eta, delivered_at=delivered,
+                tracking=tracking, line_item_ids=tuple(li.id for li in covered),
+            ))
+
+        if scenario == "partial":
+            ship(1, items[:1], "DELIVERED", 0)
+            ship(2, items[1:2], "IN_TRANSIT", 2)
+            fulfillment_status = "PARTIALLY_FULFILLED"
+        elif scenario in ("in_transit", "delivered", "out_for_delivery", "attempted_delivery",
+                          "label_printed", "marked_fulfilled"):
+            display = {"in_transit": "IN_TRANSIT", "delivered": "DELIVERED", "out_for_delivery": "OUT_FOR_DELIVERY",
+                       "attempted_delivery": "ATTEMPTED_DELIVERY", "label_printed": "LABEL_PRINTED",
+                       "marked_fulfilled": "MARKED_AS_FULFILLED"}[scenario]
+            ship(1, items, display, 0)
+            fulfillment_status = "FULFILLED"
+        elif scenario == "cancelled":
+            cancelled_at = created + timedelta(hours=rng.randint(1, 30))
+            cancel_reason = rng.choice(("CUSTOMER", "INVENTORY", "FRAUD", "DECLINED"))
+            financial = rng.choice(("REFUNDED", "VOIDED"))
+            updated = cancelled_at
+        elif scenario == "refunded":
+            ship(1, items, "DELIVERED", 0)
+            fulfillment_status = "FULFILLED"
+            financial = rng.choice(("REFUNDED", "PARTIALLY_REFUNDED"))
+        elif rng.random() < 0.1:
+            financial = rng.choice(("PENDING", "AUTHORIZED"))
+        covered = {i for f in fulfillments for i in f.line_item_ids}
+        items = [LineItem(**{**vars(li), "fulfilled_quantity": li.quantity if li.id in covered else 0})
+                 for li in items]
+        shipping = Decimal(rng.choice(("0.00", "4.90", "6.90", "12.00")))
+        subtotal = sum((li.unit_price * li.quantity for li in items), Decimal("0"))
+        tax = (subtotal * Decimal("0.2")).quantize(Decimal("0.01"))
+        if financial == "REFUNDED":
+            refunded = subtotal + shipping + tax
+        elif financial == "PARTIALLY_REFUNDED":
+            refunded = items[0].unit_price
+        if financial == "REFUNDED" and cancelled_at is None:
+            updated = max(updated, created + timedelta(days=10))
+        # Keep updatedAt strictly increasing with n so UPDATED_AT is a bisectable order too.
+        updated = min(updated, created + timedelta(days=20))
+        updated = created + timedelta(days=20) + (updated - created) / 1000
+        customer = rng.randrange(max(self.count // 2, 1))
+        first, last = FIRST_NAMES[customer % len(FIRST_NAMES)], LAST_NAMES[(customer // 7) % len(LAST_NAMES)]
+        closed = fulfillment_status == "FULFILLED" and financial in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")
+        return Order(
+            number=n, id=ORDER_ID_BASE + n, name=f"#{FIRST_ORDER_NUMBER + n - 1}",
+            email=f"buyer{FIRST_ORDER_NUMBER + n - 1}@example.com",
+            phone=None if rng.random() < 0.6 else f"+3361234{n % 10000:04d}",
+            customer_id=CUSTOMER_ID_BASE + customer, customer_first=first, customer_last=last,
+            created_at=created, processed_at=created, updated_at=updated.replace(microsecond=0),
+            cancelled_at=cancelled_at, cancel_reason=cancel_reason,
+            closed_at=updated.replace(microsecond=0) if closed or cancelled_at else None,
+            financial_status=financial, fulfillment_status=fulfillment_status, currency=self.currency,
+            line_items=tuple(items), fulfillments=tuple(fulfillments), shipping=shipping, tax=tax,
+            refunded=refunded,
+            tags=tuple(sorted(rng.sample(("gift", "wholesale", "vip", "repeat"), rng.randint(0, 2)))),
+            note=None if rng.random() < 0.85 else "Please leave the parcel with the concierge.",
+            test=rng.random() < 0.02,
+        )
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

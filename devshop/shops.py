@@ -1,0 +1,118 @@
+"""The shops one devshop serves: catalogue, orders, rate-limit bucket and counters for each."""
+
+from __future__ import annotations
+
+import re
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from devshop.catalogue import EPOCH, Catalogue
+from devshop.cost import LeakyBucket, plan_bucket
+from devshop.orders import OrderBook
+
+SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+PLANS = {
+    # plan -> (displayName, shopifyPlus)
+    "standard": ("Basic", False),
+    "advanced": ("Advanced", False),
+    "plus": ("Shopify Plus", True),
+    "enterprise": ("Commerce Components", True),
+}
+CURRENCY_TIMEZONES = {"EUR": "Europe/Paris", "USD": "America/New_York", "GBP": "Europe/London",
+                      "CAD": "America/Toronto", "JPY": "Asia/Tokyo", "AUD": "Australia/Sydney",
+                      "CHF": "Europe/Zurich"}
+DEFAULT_SHOP = "lumi-demo.myshopify.com"
+DEFAULT_PRODUCTS = 2000
+DEFAULT_ORDERS = 300
+
+
+@dataclass
+class Stats:
+    graphql_requests: int = 0
+    throttled: int = 0
+    faults_served: int = 0
+    requested_cost_total: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"graphql_requests": self.graphql_requests, "throttled": self.throttled,
+                "faults_served": self.faults_served, "requested_cost_total": self.requested_cost_total}
+
+
+class Shop:
+    """One dev store. Everything in it derives from (domain, seed) plus mutations since."""
+
+    def __init__(self, domain: str, spec: Mapping[str, Any], bucket: tuple[float, float] | None,
+                 clock: Callable[[], float]) -> None:
+        self.domain = domain
+        self.seed = int(spec.get("seed", 1))
+        self.plan = str(spec.get("plan", "standard"))
+        if self.plan not in PLANS:
+            raise ValueError(f"unknown plan {self.plan!r}; one of {', '.join(PLANS)}")
+        self.currency = str(spec.get("currency", "EUR")).upper()
+        self.timezone = str(spec.get("timezone") or CURRENCY_TIMEZONES.get(self.currency, "Etc/UTC"))
+        handle = domain.split(".", 1)[0]
+        self.name = str(spec.get("name") or handle.replace("-", " ").title())
+        self.id = 60_000_000_000 + zlib.crc32(domain.encode()) % 1_000_000_000
+        self.created_at = EPOCH
+        products = int(spec.get("products", DEFAULT_PRODUCTS))
+        orders = int(spec.get("orders", DEFAULT_ORDERS))
+        if products < 0 or orders < 0:
+            raise ValueError("products and orders must be >= 0")
+        self.catalogue = Catalogue(self.seed, products, self.currency, domain)
+        self.orders = OrderBook(self.seed, orders, self.catalogue, self.currency, domain)
+        maximum, rate = bucket if bucket else plan_bucket(self.plan)
+        self.bucket = LeakyBucket(maximum, rate, clock)
+        self.stats = Stats()
+        self.inventory_groups = 0  # InventoryAdjustmentGroup ids
+        self.lock = threading.Lock()
+
+    @property
+    def plan_display_name(self) -> str:
+        return PLANS[self.plan][0]
+
+    @property
+    def shopify_plus(self) -> bool:
+        return PLANS[self.plan][1]
+
+    @property
+    def email(self) -> str:
+        return f"owner@{self.domain.split('.', 1)[0]}.example.com"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "shop": self.domain, "name": self.name, "plan": self.plan, "seed": self.seed,
+            "products": self.catalogue.live_count(), "orders": self.orders.count, "currency": self.currency,
+            "timezone": self.timezone, "throttle": self.bucket.status(),
+        }
+
+
+class ShopRegistry:
+    def __init__(self, clock: Callable[[], float], bucket: tuple[float, float] | None) -> None:
+        self._shops: dict[str, Shop] = {}
+        self._lock = threading.Lock()
+        self.clock = clock
+        self.bucket = bucket
+
+    def create(self, domain: str, spec: Mapping[str, Any]) -> Shop:
+        domain = domain.lower()
+        if not SHOP_DOMAIN.match(domain):
+            raise ValueError(f"shop must look like name.myshopify.com, got {domain!r}")
+        shop = Shop(domain, spec, self.bucket, self.clock)
+        with self._lock:
+            self._shops[domain] = shop
+        return shop
+
+    def get(self, domain: str) -> Shop | None:
+        return self._shops.get(domain.lower())
+
+    def all(self) -> list[Shop]:
+        return list(self._shops.values())

@@ -1,0 +1,80 @@
+"""Everything one devshop process holds: settings, shops, tokens, armed faults, webhook dispatcher."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Response, current_app
+
+from devshop.faults import FaultInjector
+from devshop.shops import DEFAULT_PRODUCTS, DEFAULT_SHOP, ShopRegistry
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS: dict[str, Any] = {
+    "API_KEY": "lumi-dev-client-id",
+    "API_SECRET": "lumi-dev-client-secret-0123456789abcdef",
+    "APP_URL": None,
+    "APP_TOML": None,  # None: the repo root's shopify.app.toml when there is one
+    "SHOPS": {DEFAULT_SHOP: {"products": DEFAULT_PRODUCTS, "seed": 1}},
+    "BUCKET_SIZE": None,  # None: by each shop's plan (20 x restore rate)
+    "RESTORE_RATE": None,
+    "TOKEN_TTL": 3600,
+    "PAGINATION_LIMIT": 25_000,
+    "CLOCK": None,  # test hook: a zero-argument callable returning monotonic seconds
+}
+
+
+class DevShopState:
+    def __init__(self, config: Mapping[str, Any], api_version: str) -> None:
+        from devshop.oauth import DEFAULT_APP_SCOPES, TokenStore
+        from devshop.webhooks import AppToml, WebhookDispatcher
+
+        settings = {**DEFAULTS, **dict(config)}
+        self.api_key: str = settings["API_KEY"]
+        self.api_secret: str = settings["API_SECRET"]
+        self.app_url: str | None = settings["APP_URL"].rstrip("/") if settings["APP_URL"] else None
+        toml_path = settings["APP_TOML"] or (REPO_ROOT / "shopify.app.toml")
+        self.toml = AppToml.load(toml_path)
+        self.app_scopes: str = (self.toml.scopes if self.toml and self.toml.scopes else DEFAULT_APP_SCOPES)
+        self.pagination_limit: int | None = settings["PAGINATION_LIMIT"]
+        self.clock: Callable[[], float] = settings["CLOCK"] or time.monotonic
+        bucket = None
+        if settings["BUCKET_SIZE"] is not None or settings["RESTORE_RATE"] is not None:
+            from devshop.cost import plan_bucket
+
+            default_size, default_rate = plan_bucket("standard")
+            bucket = (float(settings["BUCKET_SIZE"] or default_size), float(settings["RESTORE_RATE"] or default_rate))
+        self.shops = ShopRegistry(self.clock, bucket)
+        for domain, spec in (settings["SHOPS"] or {}).items():
+            self.shops.create(domain, spec or {})
+        self.tokens = TokenStore(self.clock, float(settings["TOKEN_TTL"]))
+        self.faults = FaultInjector()
+        self.webhooks = WebhookDispatcher(self.api_secret, self.app_url, self.toml, api_version)
+
+    def redirect_allowed(self, uri: str) -> bool:
+        """Like Shopify's allow-list: the app's host, and the toml's redirect paths when it lists any."""
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return False
+        if not self.app_url:
+            return True
+        app = urlsplit(self.app_url)
+        if (parts.scheme, parts.netloc) != (app.scheme, app.netloc):
+            return False
+        if self.toml and self.toml.redirect_urls:
+            allowed = {urlsplit(u).path.rstrip("/") for u in self.toml.redirect_urls}
+            return parts.path.rstrip("/") in allowed
+        return True
+
+    @staticmethod
+    def json(body: Any, status: int = 200) -> Response:
+        return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def get_state() -> DevShopState:
+    return current_app.extensions["devshop"]

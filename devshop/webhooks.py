@@ -1,0 +1,269 @@
+"""Signed webhook deliveries to the app, with REST-shaped payloads, routed by shopify.app.toml."""
+
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+
+from devshop.catalogue import LOCATION_ID, OPTION_ID_BASE, OPTION_SLOTS, PRODUCT_ID_BASE, Product, Variant, gid
+from devshop.shops import Shop
+
+log = logging.getLogger("devshop.webhooks")
+COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+CONNECT_TIMEOUT, READ_TIMEOUT = 1.0, 5.0  # Shopify: connect within 1 s, answer within 5 s
+
+
+@dataclass
+class AppToml:
+    """The parts of shopify.app.toml devshop needs."""
+
+    application_url: str | None = None
+    client_id: str | None = None
+    scopes: str | None = None
+    redirect_urls: list[str] = field(default_factory=list)
+    api_version: str | None = None
+    subscriptions: list[tuple[tuple[str, ...], str]] = field(default_factory=list)  # (topics, uri)
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> AppToml | None:
+        if not path or not Path(path).is_file():
+            return None
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        hooks = data.get("webhooks") or {}
+        subs = []
+        for sub in hooks.get("subscriptions") or []:
+            topics = tuple(sub.get("topics") or ()) + tuple(sub.get("compliance_topics") or ())
+            if sub.get("uri"):
+                subs.append((topics, str(sub["uri"])))
+        return cls(
+            application_url=data.get("application_url"), client_id=data.get("client_id"),
+            scopes=(data.get("access_scopes") or {}).get("scopes"),
+            redirect_urls=list((data.get("auth") or {}).get("redirect_urls") or []),
+            api_version=hooks.get("api_version"), subscriptions=subs,
+        )
+
+
+def rebase(uri: str, app_url: str) -> str | None:
+    """Point a subscription uri at the running app: relative paths and http(s) URLs keep their path."""
+    if uri.startswith(("pubsub://", "arn:")):
+        return None  # other transports: nothing to deliver locally
+    parts = urlsplit(uri)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return urljoin(app_url.rstrip("/") + "/", path.lstrip("/"))
+
+
+def sign(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def rest_time(shop: Shop, moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    try:
+        zone = ZoneInfo(shop.timezone)
+    except Exception:  # unknown zone names fall back to UTC rather than failing a delivery
+        zone = ZoneInfo("UTC")
+    return moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def _money(amount: Any) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
+def rest_variant(shop: Shop, variant: Variant) -> dict[str, Any]:
+    options = [v for _, v in variant.options] + [None, None, None]
+    return {
+        "admin_graphql_api_id": gid("ProductVariant", variant.id), "barcode": variant.barcode,
+        "compare_at_price": _money(variant.compare_at_price), "created_at": rest_time(shop, variant.created_at),
+        "id": variant.id, "inventory_policy": variant.inventory_policy.lower(), "position": variant.position,
+        "price": _money(variant.price), "product_id": PRODUCT_ID_BASE + variant.product_index,
+        "sku": variant.sku or "", "taxable": variant.taxable, "title": variant.title,
+        "updated_at": rest_time(shop, variant.updated_at), "option1": options[0], "option2": options[1],
+        "option3": options[2], "image_id": variant.image_id, "inventory_item_id": variant.inventory_item_id,
+        "inventory_quantity": variant.inventory_quantity, "old_inventory_quantity": variant.inventory_quantity,
+    }
+
+
+def rest_product(shop: Shop, product: Product) -> dict[str, Any]:
+    """The REST Product resource, as products/create and products/update deliver it."""
+    images = [{
+        "id": img.id, "alt": img.alt, "position": img.position, "product_id": product.id,
+        "created_at": rest_time(shop, product.created_at), "updated_at": rest_time(shop, product.updated_at),
+        "admin_graphql_api_id": gid("ProductImage", img.id), "width": img.width, "height": img.height,
+        "src": img.url, "variant_ids": [v.id for v in product.variants if v.image_id == img.id],
+    } for img in product.images]
+    return {
+        "admin_graphql_api_id": gid("Product", product.id), "body_html": product.description_html,
+        "created_at": rest_time(shop, product.created_at), "handle": product.handle, "id": product.id,
+        "product_type": product.product_type, "published_at": rest_time(shop, product.published_at),
+        "template_suffix": None, "title": product.title, "updated_at": rest_time(shop, product.updated_at),
+        "vendor": product.vendor, "status": product.status.lower(), "published_scope": "global",
+        "tags": ", ".join(product.tags),
+        "variants": [rest_variant(shop, v) for v in product.variants],
+        "options": [{"name": name, "id": OPTION_ID_BASE + product.index * OPTION_SLOTS + k, "product_id": product.id,
+                     "position": k, "values": list(values)} for k, (name, values) in enumerate(product.options, 1)],
+        "images": images, "image": images[0] if images else None,
+        "variant_gids": [{"admin_graphql_api_id": gid("ProductVariant", v.id),
+                          "updated_at": rest_time(shop, v.updated_at)} for v in product.variants],
+        "has_variants_that_requires_components": False, "category": None,
+    }
+
+
+def rest_inventory_level(shop: Shop, variant: Variant) -> dict[str, Any]:
+    item = variant.inventory_item_id
+    return {
+        "inventory_item_id": item, "location_id": LOCATION_ID, "available": variant.inventory_quantity,
+        "updated_at": rest_time(shop, variant.updated_at),
+        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{LOCATION_ID}?inventory_item_id={item}",
+    }
+
+
+def rest_shop(shop: Shop) -> dict[str, Any]:
+    return {
+        "id": shop.id, "name": shop.name, "email": shop.email, "domain": shop.domain, "province": None,
+        "country": "FR" if shop.currency == "EUR" else "US", "address1": "1 Dev Street", "zip": "75001",
+        "city": "Paris", "source": None, "phone": None, "primary_locale": "en",
+        "created_at": rest_time(shop, shop.created_at), "updated_at": rest_time(shop, shop.created_at),
+        "country_code": "FR" if shop.currency == "EUR" else "US", "currency": shop.currency,
+        "customer_email": shop.email, "timezone": shop.timezone, "iana_timezone": shop.timezone,
+        "shop_owner": "Dev Owner", "plan_display_name": shop.plan_display_name, "plan_name": shop.plan,
+        "myshopify_domain": shop.domain, "weight_unit": "kg", "taxes_included": True,
+        "has_storefront": True, "password_enabled": False, "setup_required": False,
+        "enabled_presentment_currencies": [shop.currency],
+    }
+
+
+def default_payload(shop: Shop, topic: str) -> dict[str, Any]:
+    """A plausible payload for a topic sent from the control API without one."""
+    base = {"shop_id": shop.id, "shop_domain": shop.domain}
+    if topic == "shop/redact":
+        return base
+    if topic == "customers/redact":
+        return {**base, "customer": {"id": 7_700_000_000_001, "email": "buyer1001@example.com", "phone": None},
+                "orders_to_redact": [6_100_000_000_001]}
+    if topic == "customers/data_request":
+        return {**base, "customer": {"id": 7_700_000_000_001, "email": "buyer1001@example.com", "phone": None},
+                "orders_requested": [6_100_000_000_001], "data_request": {"id": 9_999}}
+    if topic in ("app/uninstalled", "shop/update"):
+        return rest_shop(shop)
+    product = next((p for p in map(shop.catalogue.product, shop.catalogue.all_indexes()) if p), None)
+    if product is not None:
+        if topic in ("products/create", "products/update"):
+            return rest_product(shop, product)
+        if topic == "products/delete":
+            return {"id": product.id}
+        if topic == "inventory_levels/update" and product.variants:
+            return rest_inventory_level(shop, product.variants[0])
+    return {}
+
+
+@dataclass
+class Delivery:
+    shop: str
+    topic: str
+    url: str
+    webhook_id: str
+    event_id: str
+    status: int | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shop": self.shop, "topic": self.topic, "url": self.url, "webhook_id": self.webhook_id,
+                "event_id": self.event_id, "status": self.status, "error": self.error}
+
+
+class WebhookDispatcher:
+    """Builds, signs and posts webhooks; mutation-triggered ones go out on a background thread."""
+
+    def __init__(self, api_secret: str, app_url: str | None, toml: AppToml | None, api_version: str) -> None:
+        self.api_secret = api_secret
+        self.app_url = app_url
+        self.toml = toml
+        self.api_version = (toml.api_version if toml and toml.api_version else None) or api_version
+        self.log: collections.deque[Delivery] = collections.deque(maxlen=1000)
+        self._lock = threading.Lock()
+
+    def destinations(self, topic: str) -> list[str]:
+        if not self.app_url:
+            return []
+        if self.toml is None or not self.toml.subscriptions:
+            return [self.app_url.rstrip("/") + "/webhooks"]
+        urls = []
+        for topics, uri in self.toml.subscriptions:
+            if topic in topics and (url := rebase(uri, self.app_url)) and url not in urls:
+                urls.append(url)
+        return urls
+
+    def payload(self, shop: Shop, topic: str, data: dict[str, Any]) -> dict[str, Any]:
+        if "product" in data:
+            return rest_product(shop, data["product"])
+        if "variant" in data:
+            return rest_inventory_level(shop, data["variant"])
+        return data
+
+    def emit_later(self, shop: Shop, topic: str, data: dict[str, Any]) -> None:
+        """Fire and forget, like Shopify: the mutation answers before the app hears about it."""
+        urls = self.destinations(topic)
+        if not urls:
+            return
+        body = json.dumps(self.payload(shop, topic, data), ensure_ascii=False).encode()
+        event_id = str(uuid.uuid4())
+        for url in urls:
+            thread = threading.Thread(target=self._deliver_quietly, args=(shop.domain, topic, url, body, event_id),
+                                      name=f"devshop-webhook-{topic}", daemon=True)
+            thread.start()
+
+    def send_now(self, shop: Shop, topic: str, payload: dict[str, Any] | None) -> list[Delivery]:
+        urls = self.destinations(topic)
+        body = json.dumps(payload if payload is not None else default_payload(shop, topic),
+                          ensure_ascii=False).encode()
+        event_id = str(uuid.uuid4())
+        return [self._deliver_quietly(shop.domain, topic, url, body, event_id) for url in urls]
+
+    def _deliver_quietly(self, shop_domain: str, topic: str, url: str, body: bytes, event_id: str) -> Delivery:
+        delivery = Delivery(shop_domain, topic, url, str(uuid.uuid4()), event_id)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Shopify-Captain-Hook",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": sign(self.api_secret, body),
+            "X-Shopify-Shop-Domain": shop_domain,
+            "X-Shopify-Webhook-Id": delivery.webhook_id,
+            "X-Shopify-Event-Id": event_id,
+            "X-Shopify-Triggered-At": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "X-Shopify-API-Version": self.api_version,
+        }
+        try:
+            response = requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            delivery.status = response.status_code
+            response.close()
+        except requests.RequestException as err:  # Shopify would retry later; devshop records it
+            delivery.error = f"{type(err).__name__}: {err}"
+            log.warning("webhook %s to %s failed: %s", topic, url, delivery.error)
+        except Exception as err:  # never let a delivery thread die noisily
+            delivery.error = f"{type(err).__name__}: {err}"
+            log.exception("webhook %s to %s crashed", topic, url)
+        with self._lock:
+            self.log.append(delivery)
+        return delivery
+
+    def deliveries(self, shop_domain: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [d.as_dict() for d in self.log if shop_domain is None or d.shop == shop_domain]

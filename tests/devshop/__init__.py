@@ -1,0 +1,1 @@
+"""Tests for devshop, the stand-in Shopify."""

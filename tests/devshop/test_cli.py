@@ -1,0 +1,43 @@
+"""python -m devshop: starts with one log line naming its URL and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_cli_serves_and_stops_on_sigterm() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devshop", "--host", "127.0.0.1", "--port", "0", "--products", "25",
+         "--shop", "cli-shop.myshopify.com", "--api-secret", "cli-secret"],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 15
+        url = None
+        while time.monotonic() < deadline and url is None:
+            line = proc.stderr.readline()
+            if m := re.search(r"devshop serving (http://127\.0\.0\.1:\d+)", line):
+                url = m.group(1)
+        assert url, "no start-up line naming the URL"
+        shops = requests.get(f"{url}/_devshop/shops", timeout=5).json()["shops"]
+        assert shops[0]["shop"] == "cli-shop.myshopify.com" and shops[0]["products"] == 25
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
