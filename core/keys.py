@@ -9,20 +9,82 @@ from __future__ import annotations
 
 PREFIX = "lumi"
 
-# RQ queues, in the order a worker serves them (most urgent first).
+# --- RQ -------------------------------------------------------------------------------------------
+
+# Queues, in the order a worker serves them (most urgent first).
 QUEUE_WEBHOOKS = "lumi-webhooks"  # incremental updates from webhooks: seconds matter
 QUEUE_DEFAULT = "lumi-default"  # deletion requests, compliance, emails
 QUEUE_SYNC = "lumi-sync"  # full catalogue syncs: long, may wait
 QUEUES: tuple[str, ...] = (QUEUE_WEBHOOKS, QUEUE_DEFAULT, QUEUE_SYNC)
 
-# RQ worker liveness: an idle worker heartbeats every WORKER_TTL - 15 s (RQ's rule),
-# so /readyz can require a heartbeat within a minute.
+# An idle worker heartbeats every WORKER_TTL - 15 s (RQ's rule), so /readyz can require one per minute.
 WORKER_TTL = 45
+
+# Job records (RQ results and failures, and our own sync records) expire after 7 days: a data promise.
+JOB_RECORD_TTL = 7 * 24 * 3600
+
+# --- Shops ----------------------------------------------------------------------------------------
+
+
+def shop(shop_domain: str) -> str:
+    """Hash: the shop record (scopes, plan, install time, encrypted tokens, settings JSON + version)."""
+    return f"{PREFIX}:shop:{shop_domain}"
+
+
+# Set of installed shop domains (daily sweeps walk it).
+SHOPS_INSTALLED = f"{PREFIX}:shops:installed"
+# Sorted set: uninstalled shop domain → uninstall time; the purge sweep guarantees deletion within 30 days.
+SHOPS_UNINSTALLED = f"{PREFIX}:shops:uninstalled"
+
+
+def token_refresh_lock(shop_domain: str) -> str:
+    """One offline-token refresh at a time per shop (a rotated refresh token must never be burnt twice)."""
+    return f"{PREFIX}:lock:token-refresh:{shop_domain}"
+
+
+TOKEN_REFRESH_LOCK_TTL = 30  # seconds: longer than a token request, short enough if a worker dies
+
+# --- OAuth ----------------------------------------------------------------------------------------
+
+
+def oauth_state(state: str) -> str:
+    """One-time OAuth `state` → shop it was issued for."""
+    return f"{PREFIX}:oauth:state:{state}"
+
+
+OAUTH_STATE_TTL = 600  # seconds a merchant has to approve the install screen
+
+# --- Webhooks -------------------------------------------------------------------------------------
+
+
+def webhook_seen(webhook_id: str) -> str:
+    """Set once per delivery id; Shopify retries for 4 hours, so 48 h of memory covers every retry."""
+    return f"{PREFIX}:webhook:seen:{webhook_id}"
+
+
+WEBHOOK_DEDUPE_TTL = 48 * 3600
+
+
+def webhook_topic_log(shop_domain: str) -> str:
+    """Capped list of recent deliveries per shop (topic, id, time; never payloads): what arrived and when."""
+    return f"{PREFIX}:webhook:log:{shop_domain}"
+
+
+WEBHOOK_LOG_LENGTH = 200
+WEBHOOK_LOG_TTL = 7 * 24 * 3600
+
+# --- Deletion receipts ----------------------------------------------------------------------------
+
+
+def deletion_receipts(shop_domain: str) -> str:
+    """List of deletion receipts (what was deleted, counts, when; no personal data). Kept after deletion."""
+    return f"{PREFIX}:receipts:{shop_domain}"
+
+
+RECEIPT_TTL = 400 * 24 * 3600  # a year and a bit: long enough to answer an audit, then gone too
 
 
 def health_probe() -> str:
     """A throwaway key /readyz may write to prove Redis accepts writes."""
     return f"{PREFIX}:health:probe"
 
-# Job records (RQ results and failures, and our own sync records) expire after 7 days: a data promise.
-JOB_RECORD_TTL = 7 * 24 * 3600

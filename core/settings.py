@@ -48,6 +48,8 @@ class Settings:
     redis_timeout: float
     meili_timeout: float
     worker_heartbeat_max_age: int
+    default_plan: str
+    plan_retention_days: dict[str, int]
 
     @property
     def model_enabled(self) -> bool:
@@ -205,7 +207,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_timeout=env.number("REDIS_TIMEOUT", 2.0, 0.05, 60.0),
         meili_timeout=env.number("MEILI_TIMEOUT", 2.0, 0.05, 60.0),
         worker_heartbeat_max_age=env.integer("WORKER_HEARTBEAT_MAX_AGE", 60, 5, 3600),
+        **_plans(env),
     )
+
+
+def _plans(env: _Reader) -> dict[str, object]:
+    from shopify.plans import DEFAULT_RETENTION_DAYS
+
+    days = dict(DEFAULT_RETENTION_DAYS)
+    raw = env.optional("LUMI_PLAN_RETENTION_DAYS")
+    if raw:
+        days = {}
+        for item in raw.split(","):
+            name, _, value = item.strip().partition(":")
+            if not name.isidentifier() or not value.isdigit() or not 1 <= int(value) <= 3650:
+                raise ConfigError(
+                    "LUMI_PLAN_RETENTION_DAYS", f"must look like 'free:7,growth:30' (days 1-3650), got {item!r}"
+                )
+            days[name] = int(value)
+    default = env.optional("LUMI_DEFAULT_PLAN", "free") or "free"
+    if default not in days:
+        raise ConfigError("LUMI_DEFAULT_PLAN", f"must be one of {', '.join(days)}, got {default!r}")
+    return {"default_plan": default, "plan_retention_days": days}
 
 
 def _log_level(value: str) -> str:

@@ -1,4 +1,4 @@
-"""Run devshop: python -m devshop --host 127.0.0.1 --port 9100 [--app-url URL] ..."""
+"""Run devshop: python -m devshop --host 127.0.0.1 --port 9100 [--app-url URL] [--authorize-mode page] ..."""
 
 from __future__ import annotations
 
@@ -27,7 +27,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plan", default="standard", choices=("standard", "advanced", "plus", "enterprise"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--token-ttl", type=int, default=3600)
+    parser.add_argument("--authorize-mode", choices=("auto", "page"), default="auto",
+                        help="auto: approve installs at once (tests); page: show the approval page (make dev)")
+    parser.add_argument("--webhook-timeout", type=float, default=5.0, help="seconds the app has to answer a webhook")
+    parser.add_argument("--webhook-retry-schedule", type=_schedule, default=None, metavar="S,S,...",
+                        help="seconds before each retry of a failed webhook (default: 8 retries over 4 hours)")
     return parser.parse_args(argv)
+
+
+def _schedule(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of seconds: {text!r}") from err
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError("retry delays must be >= 0")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app({
         "API_KEY": args.api_key, "API_SECRET": args.api_secret, "APP_URL": args.app_url,
-        "APP_TOML": args.app_toml, "TOKEN_TTL": args.token_ttl,
+        "APP_TOML": args.app_toml, "TOKEN_TTL": args.token_ttl, "AUTHORIZE_MODE": args.authorize_mode,
+        "WEBHOOK_TIMEOUT": args.webhook_timeout, "WEBHOOK_RETRY_SCHEDULE": args.webhook_retry_schedule,
         "SHOPS": {args.shop: {"products": args.products, "orders": args.orders, "seed": args.seed,
                               "plan": args.plan}},
     })
@@ -54,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("devshop").info("devshop serving %s (admin base %s/shops/{shop}, shop %s)", base, base, args.shop)
     while not stop.wait(0.5):
         pass
+    app.extensions["devshop"].webhooks.close()
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)

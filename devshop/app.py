@@ -26,15 +26,17 @@ def register_state(app: Flask, config: Mapping[str, Any]) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from devshop import control, graphql_api, oauth
+    from devshop import admin, control, graphql_api, oauth, proxy
 
+    state = app.extensions["devshop"]
     app.register_blueprint(graphql_api.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(control.bp)
+    proxy.register(app, state.app_proxy)
 
     @app.get("/")
     def index() -> Response:
-        state = app.extensions["devshop"]
         return state.json({"devshop": True, "shops": [s.domain for s in state.shops.all()],
                            "admin_base_url": "/shops/{shop}"})
 

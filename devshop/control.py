@@ -1,4 +1,4 @@
-"""The /_devshop control API (not part of Shopify): shops, tokens, throttle, faults, stats, webhooks."""
+"""The /_devshop control API (not part of Shopify): shops, tokens, throttle, faults, stats, webhooks, app."""
 
 from __future__ import annotations
 
@@ -129,9 +129,15 @@ def stats(domain: str) -> Response:
     return DevShopState.json(shop.stats.as_dict())
 
 
+MAX_COPIES = 10
+
+
 @bp.post("/shops/<domain>/webhooks")
 def send_webhook(domain: str) -> Response:
-    """Deliver one signed webhook now and report how the app answered."""
+    """Deliver a signed webhook now and report how the app answered.
+
+    `copies` sends the very same delivery (same X-Shopify-Webhook-Id and body) several times, all at the
+    same instant when `concurrent`; `retry` retries it later on the schedule when no copy got a 2xx."""
     state = get_state()
     shop = _shop(state, domain)
     if shop is None:
@@ -140,17 +146,44 @@ def send_webhook(domain: str) -> Response:
     topic = body.get("topic")
     if not isinstance(topic, str) or not topic:
         return _error("topic is required, e.g. products/update")
+    copies = body.get("copies", 1)
+    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= MAX_COPIES:
+        return _error(f"copies must be an integer from 1 to {MAX_COPIES}")
     if not state.webhooks.destinations(topic):
         return _error(f"nowhere to deliver {topic}: set APP_URL (and a subscription in shopify.app.toml)", 409)
-    deliveries = state.webhooks.send_now(shop, topic, body.get("payload"))
+    deliveries = state.webhooks.send_now(shop, topic, body.get("payload"), retry=bool(body.get("retry")),
+                                         copies=copies, concurrent=bool(body.get("concurrent")))
     first = deliveries[0]
     return DevShopState.json({"status": first.status, "webhook_id": first.webhook_id, "error": first.error,
+                              "statuses": [d.status for d in deliveries],
                               "deliveries": [d.as_dict() for d in deliveries]})
 
 
 @bp.get("/shops/<domain>/webhooks")
 def webhook_log(domain: str) -> Response:
-    return DevShopState.json({"deliveries": get_state().webhooks.deliveries(domain.lower())})
+    """Every delivery attempt to the app, oldest first; ?topic= and ?webhook_id= filter it."""
+    return DevShopState.json({"deliveries": get_state().webhooks.deliveries(
+        domain.lower(), topic=request.args.get("topic") or None, webhook_id=request.args.get("webhook_id") or None)})
+
+
+@bp.get("/app")
+def app_settings() -> Response:
+    """What this devshop believes about the app: client id, URLs, proxy, install mode, webhook policy."""
+    from devshop.admin import describe
+
+    state = get_state()
+    return DevShopState.json({
+        "api_key": state.api_key, "app_name": state.app_name, "app_url": state.app_url,
+        "scopes": state.app_scopes, "authorize_mode": state.authorize_mode, **describe(state),
+        "app_proxy": state.app_proxy.describe() if state.app_proxy else None,
+        "webhooks": {"timeout": state.webhooks.timeout, "retry_schedule": list(state.webhooks.retry_schedule),
+                     "api_version": state.webhooks.api_version},
+    })
+
+
+@bp.get("/health")
+def health() -> Response:
+    return DevShopState.json({"ok": True})
 
 
 @bp.post("/shops/<domain>/uninstall")
@@ -161,6 +194,7 @@ def uninstall(domain: str) -> Response:
     if shop is None:
         return _error(f"no shop {domain}", 404)
     revoked = state.tokens.revoke_shop(shop.domain)
-    deliveries = state.webhooks.send_now(shop, "app/uninstalled", None) if state.webhooks.destinations(
+    # Shopify sends app/uninstalled like any event it triggers: retried on the schedule until it gets a 2xx.
+    deliveries = state.webhooks.send_now(shop, "app/uninstalled", None, retry=True) if state.webhooks.destinations(
         "app/uninstalled") else []
     return DevShopState.json({"revoked_tokens": revoked, "deliveries": [d.as_dict() for d in deliveries]})

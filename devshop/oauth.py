@@ -180,6 +180,14 @@ class TokenStore:
             scope = rt.scope
         return self.issue(shop, scope, expiring=True, predecessor=token)
 
+    def installed(self, shop: str) -> bool:
+        """The app is installed while the shop has a live access token or a usable refresh token."""
+        now = self.clock()
+        with self._lock:
+            if any(a.shop == shop and (a.expires_at is None or now < a.expires_at) for a in self._access.values()):
+                return True
+            return any(r.shop == shop and not r.retired and now < r.expires_at for r in self._refresh.values())
+
     def revoke_shop(self, shop: str) -> int:
         with self._lock:
             doomed = [t for t, a in self._access.items() if a.shop == shop]
@@ -196,28 +204,130 @@ def _error_page(message: str, status: int = 400) -> Response:
     return Response(body, status=status, mimetype="text/html")
 
 
-@bp.get("/shops/<shop_domain>/admin/oauth/authorize")
-def authorize(shop_domain: str) -> ResponseReturnValue:
-    """A dev-store owner clicking Install: approve at once and redirect back with a code."""
-    state = get_state()
-    shop = state.shops.get(shop_domain)
-    if shop is None:
-        return _error_page("There is no store with that domain.", 404)
+AUTHORIZE_MODES = ("auto", "page")
+APPROVAL_TTL = 600  # seconds an approval page stays valid
+SCOPE_DESCRIPTIONS = {
+    "read_products": "View products, variants and collections",
+    "write_products": "Edit products, variants and collections",
+    "read_orders": "View orders, transactions and fulfillments (last 60 days)",
+    "read_all_orders": "View all orders, not only the last 60 days",
+    "read_inventory": "View inventory and locations",
+    "write_inventory": "Edit inventory",
+    "read_customers": "View customers",
+    "write_app_proxy": "Serve pages on the online store through an app proxy",
+}
+
+
+@dataclass
+class Approval:
+    shop: str
+    params: dict[str, Any]  # client_id, scope, redirect_uri, state (optional), online
+    created: float
+
+
+class PendingApprovals:
+    """Approval pages shown and not yet answered: the Install button must present one of these ids."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Approval] = {}
+        self._lock = threading.Lock()
+
+    def add(self, shop: str, params: dict[str, Any]) -> str:
+        approval_id = secrets.token_urlsafe(24)
+        now = time.monotonic()
+        with self._lock:
+            for stale in [k for k, a in self._pending.items() if now - a.created > APPROVAL_TTL]:
+                del self._pending[stale]
+            self._pending[approval_id] = Approval(shop, params, now)
+        return approval_id
+
+    def take(self, shop: str, approval_id: str) -> Approval | None:
+        with self._lock:
+            approval = self._pending.pop(approval_id, None)
+        if approval is None or approval.shop != shop or time.monotonic() - approval.created > APPROVAL_TTL:
+            return None
+        return approval
+
+
+def _authorization_request(state: Any) -> dict[str, Any] | Response:
+    """The checks Shopify makes before it shows or grants anything: client_id and redirect_uri."""
     args = request.args
     if args.get("client_id") != state.api_key:
         return _error_page("The client_id is invalid.")
     redirect_uri = args.get("redirect_uri", "")
     if not state.redirect_allowed(redirect_uri):
         return _error_page("The redirect_uri is not whitelisted.")
-    online = "per-user" in args.getlist("grant_options[]")
-    code = state.tokens.new_code(shop.domain, args.get("scope", ""), online)
-    params = {"code": code, "host": host_param(shop.domain), "shop": shop.domain,
-              "timestamp": str(int(time.time()))}
+    params: dict[str, Any] = {"client_id": state.api_key, "scope": args.get("scope", ""),
+                              "redirect_uri": redirect_uri,
+                              "online": "per-user" in args.getlist("grant_options[]")}
     if "state" in args:
         params["state"] = args["state"]
-    params["hmac"] = oauth_hmac(params, state.api_secret)
+    return params
+
+
+def _grant(state: Any, shop: str, params: dict[str, Any]) -> Response:
+    """Approved: a fresh code, and back to the app with code, hmac, host, shop, state and timestamp."""
+    code = state.tokens.new_code(shop, params["scope"], bool(params["online"]))
+    query = {"code": code, "host": host_param(shop), "shop": shop, "timestamp": str(int(time.time()))}
+    if "state" in params:
+        query["state"] = params["state"]
+    query["hmac"] = oauth_hmac(query, state.api_secret)
+    redirect_uri = params["redirect_uri"]
     joiner = "&" if urlsplit(redirect_uri).query else "?"
-    return redirect(redirect_uri + joiner + urlencode(params), code=302)
+    return redirect(redirect_uri + joiner + urlencode(query), code=302)
+
+
+@bp.get("/shops/<shop_domain>/admin/oauth/authorize")
+def authorize(shop_domain: str) -> ResponseReturnValue:
+    """A dev-store owner asked to install the app: approve at once ("auto") or show the approval page."""
+    state = get_state()
+    shop = state.shops.get(shop_domain)
+    if shop is None:
+        return _error_page("There is no store with that domain.", 404)
+    params = _authorization_request(state)
+    if isinstance(params, Response):
+        return params
+    if state.authorize_mode == "auto":
+        return _grant(state, shop.domain, params)
+    return _approval_page(state, shop, params, state.approvals.add(shop.domain, params))
+
+
+@bp.post("/shops/<shop_domain>/admin/oauth/authorize")
+def approve(shop_domain: str) -> ResponseReturnValue:
+    """The approval page's Install button."""
+    state = get_state()
+    shop = state.shops.get(shop_domain)
+    if shop is None:
+        return _error_page("There is no store with that domain.", 404)
+    approval = state.approvals.take(shop.domain, str(request.form.get("approval", "")))
+    if approval is None:
+        return _error_page("This install request has expired or was already answered. Start the install again.")
+    return _grant(state, shop.domain, approval.params)
+
+
+def _approval_page(state: Any, shop: Any, params: dict[str, Any], approval_id: str) -> Response:
+    from devshop.pages import admin_page
+
+    app_name = html.escape(state.app_name)
+    scopes = [s.strip() for s in str(params["scope"]).split(",") if s.strip()]
+    items = "".join(f"<li><strong>{html.escape(SCOPE_DESCRIPTIONS.get(s, s))}</strong> "
+                    f"<span class=\"muted\">({html.escape(s)})</span></li>" for s in scopes) or (
+        "<li class=\"muted\">No access scopes requested</li>")
+    access = "for you only (online access)" if params["online"] else "for this store (offline access)"
+    body = (
+        "<main><div class=\"card\">"
+        f"<h1>Install {app_name}</h1>"
+        f"<p>{app_name} is asking to be installed on <strong>{html.escape(shop.name)}</strong> "
+        f"({html.escape(shop.domain)}), {access}. It will be able to:</p>"
+        f"<ul id=\"scopes\">{items}</ul>"
+        f"<form id=\"devshop-approve\" method=\"post\" "
+        f"action=\"/shops/{html.escape(shop.domain)}/admin/oauth/authorize\">"
+        f"<input type=\"hidden\" name=\"approval\" value=\"{html.escape(approval_id)}\">"
+        "<button type=\"submit\">Install app</button></form>"
+        f"<p class=\"muted\">You will be sent back to {html.escape(urlsplit(params['redirect_uri']).netloc)}.</p>"
+        "</div></main>"
+    )
+    return admin_page(shop.domain, shop.name, f"Install {state.app_name}", body)
 
 
 def _form() -> dict[str, Any]:

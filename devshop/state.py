@@ -26,13 +26,19 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_TTL": 3600,
     "PAGINATION_LIMIT": 25_000,
     "CLOCK": None,  # test hook: a zero-argument callable returning monotonic seconds
+    "AUTHORIZE_MODE": "auto",  # "auto": approve installs at once; "page": show the approval page first
+    "APP_PROXY": None,  # {url, prefix, subpath}: overrides shopify.app.toml's [app_proxy]
+    "APP_PROXY_TIMEOUT": 10.0,  # seconds devshop waits for the app behind the proxy (Shopify's is undocumented)
+    "WEBHOOK_TIMEOUT": 5.0,  # seconds for the app to answer a webhook (Shopify: 5)
+    "WEBHOOK_RETRY_SCHEDULE": None,  # seconds before each retry; None: webhooks.DEFAULT_RETRY_SCHEDULE
 }
 
 
 class DevShopState:
     def __init__(self, config: Mapping[str, Any], api_version: str) -> None:
-        from devshop.oauth import DEFAULT_APP_SCOPES, TokenStore
-        from devshop.webhooks import AppToml, WebhookDispatcher
+        from devshop.oauth import AUTHORIZE_MODES, DEFAULT_APP_SCOPES, PendingApprovals, TokenStore
+        from devshop.proxy import AppProxy
+        from devshop.webhooks import DEFAULT_RETRY_SCHEDULE, AppToml, WebhookDispatcher
 
         settings = {**DEFAULTS, **dict(config)}
         self.api_key: str = settings["API_KEY"]
@@ -54,7 +60,18 @@ class DevShopState:
             self.shops.create(domain, spec or {})
         self.tokens = TokenStore(self.clock, float(settings["TOKEN_TTL"]))
         self.faults = FaultInjector()
-        self.webhooks = WebhookDispatcher(self.api_secret, self.app_url, self.toml, api_version)
+        self.approvals = PendingApprovals()
+        self.authorize_mode: str = settings["AUTHORIZE_MODE"]
+        if self.authorize_mode not in AUTHORIZE_MODES:
+            raise ValueError(f"AUTHORIZE_MODE must be one of {', '.join(AUTHORIZE_MODES)}, got {self.authorize_mode!r}")
+        self.app_name: str = (self.toml.name if self.toml and self.toml.name else None) or self.api_key
+        self.app_proxy = AppProxy.from_config(settings["APP_PROXY"] or (self.toml.app_proxy if self.toml else None),
+                                              self.app_url)
+        self.app_proxy_timeout = float(settings["APP_PROXY_TIMEOUT"])
+        schedule = settings["WEBHOOK_RETRY_SCHEDULE"]
+        self.webhooks = WebhookDispatcher(self.api_secret, self.app_url, self.toml, api_version,
+                                          timeout=float(settings["WEBHOOK_TIMEOUT"]),
+                                          retry_schedule=DEFAULT_RETRY_SCHEDULE if schedule is None else schedule)
 
     def redirect_allowed(self, uri: str) -> bool:
         """Like Shopify's allow-list: the app's host, and the toml's redirect paths when it lists any."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -40,6 +41,7 @@ class DevShopServer:
         return self
 
     def stop(self) -> None:
+        self.app.extensions["devshop"].webhooks.close()  # pending webhook retries end with the server
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=10)
@@ -60,9 +62,12 @@ class DevShopControl:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self._app: dict[str, Any] | None = None
 
-    def _call(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
-        response = requests.request(method, f"{self.url}/_devshop{path}", json=json, timeout=self.timeout)
+    def _call(self, method: str, path: str, json: Any = None, params: Mapping[str, str] | None = None
+              ) -> dict[str, Any]:
+        response = requests.request(method, f"{self.url}/_devshop{path}", json=json, params=params,
+                                    timeout=self.timeout)
         try:
             response.raise_for_status()
             return response.json()
@@ -104,11 +109,50 @@ class DevShopControl:
     def stats(self, shop: str) -> dict[str, Any]:
         return self._call("GET", f"/shops/{shop}/stats")
 
-    def send_webhook(self, shop: str, topic: str, payload: Any = None) -> dict[str, Any]:
-        return self._call("POST", f"/shops/{shop}/webhooks", {"topic": topic, "payload": payload})
+    def send_webhook(self, shop: str, topic: str, payload: Any = None, *, copies: int = 1,
+                     concurrent: bool = False, retry: bool = False) -> dict[str, Any]:
+        """Deliver now → {status, statuses, webhook_id, deliveries}. copies/concurrent: the same delivery
+        (same webhook id) several times, at the same instant; retry: retry on the schedule if it fails."""
+        body = {"topic": topic, "payload": payload, "copies": copies, "concurrent": concurrent, "retry": retry}
+        return self._call("POST", f"/shops/{shop}/webhooks", body)
 
-    def webhook_deliveries(self, shop: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"/shops/{shop}/webhooks")["deliveries"]
+    def webhook_deliveries(self, shop: str, topic: str | None = None, webhook_id: str | None = None
+                           ) -> list[dict[str, Any]]:
+        """Every delivery attempt (attempt, status, ok, webhook_id, retry_in, ...), oldest first."""
+        params = {k: v for k, v in (("topic", topic), ("webhook_id", webhook_id)) if v}
+        return self._call("GET", f"/shops/{shop}/webhooks", params=params)["deliveries"]
+
+    def wait_for_deliveries(self, shop: str, topic: str | None = None, count: int = 1, timeout: float = 10.0,
+                            webhook_id: str | None = None) -> list[dict[str, Any]]:
+        """Poll the delivery log until at least `count` attempts match; TimeoutError (naming them) if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.webhook_deliveries(shop, topic, webhook_id)
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{len(found)} of {count} deliveries of {topic or 'any topic'} to {shop} "
+                                   f"after {timeout:g} s: {found}")
+            time.sleep(0.02)
+
+    def app(self) -> dict[str, Any]:
+        """devshop's view of the app: api_key, app_url, application_url, app_proxy, authorize_mode, webhooks."""
+        if self._app is None:
+            self._app = self._call("GET", "/app")
+        return self._app
+
+    def proxy_url(self, shop: str, path: str = "") -> str:
+        """The storefront URL that reaches the app through the app proxy, e.g. proxy_url(shop, "feeds/new")
+        → http://127.0.0.1:<port>/shops/<shop>/apps/lumi/feeds/new. Add a query string as usual."""
+        proxy = self.app()["app_proxy"]
+        if not proxy:
+            raise LookupError("devshop has no app proxy: set APP_URL and [app_proxy] in shopify.app.toml")
+        base = f"{self.url}/shops/{shop}{proxy['path_prefix']}"
+        return f"{base}/{path.lstrip('/')}" if path else base
+
+    def admin_app_url(self, shop: str) -> str:
+        """The admin page that loads the app in its iframe (what OAuth's callback redirects to)."""
+        return f"{self.url}/shops/{shop}/admin/apps/{self.app()['api_key']}"
 
     def uninstall(self, shop: str) -> dict[str, Any]:
         return self._call("POST", f"/shops/{shop}/uninstall")

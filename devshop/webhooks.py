@@ -9,8 +9,10 @@ import hmac
 import json
 import logging
 import threading
+import time
 import tomllib
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +27,7 @@ from devshop.shops import Shop
 
 log = logging.getLogger("devshop.webhooks")
 COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
-CONNECT_TIMEOUT, READ_TIMEOUT = 1.0, 5.0  # Shopify: connect within 1 s, answer within 5 s
+CONNECT_TIMEOUT = 1.0  # Shopify: connect within 1 s
 
 
 @dataclass
@@ -34,10 +36,13 @@ class AppToml:
 
     application_url: str | None = None
     client_id: str | None = None
+    name: str | None = None
+    handle: str | None = None
     scopes: str | None = None
     redirect_urls: list[str] = field(default_factory=list)
     api_version: str | None = None
     subscriptions: list[tuple[tuple[str, ...], str]] = field(default_factory=list)  # (topics, uri)
+    app_proxy: dict[str, str] | None = None  # [app_proxy] url, prefix, subpath
 
     @classmethod
     def load(cls, path: str | Path | None) -> AppToml | None:
@@ -50,8 +55,11 @@ class AppToml:
             topics = tuple(sub.get("topics") or ()) + tuple(sub.get("compliance_topics") or ())
             if sub.get("uri"):
                 subs.append((topics, str(sub["uri"])))
+        proxy = data.get("app_proxy")
         return cls(
             application_url=data.get("application_url"), client_id=data.get("client_id"),
+            name=data.get("name"), handle=data.get("handle"),
+            app_proxy={k: str(v) for k, v in proxy.items()} if isinstance(proxy, dict) else None,
             scopes=(data.get("access_scopes") or {}).get("scopes"),
             redirect_urls=list((data.get("auth") or {}).get("redirect_urls") or []),
             api_version=hooks.get("api_version"), subscriptions=subs,
@@ -174,31 +182,76 @@ def default_payload(shop: Shop, topic: str) -> dict[str, Any]:
     return {}
 
 
+# Shopify retries a failed delivery 8 times over 4 hours with exponential backoff (changelog 2024-09-10,
+# "Updates to webhook retry mechanism"). The exact intervals are not published: these double from one
+# minute (15 minutes where doubling would overshoot) and add up to exactly 4 hours.
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (60, 120, 240, 480, 900, 1800, 3600, 7200)
+DEFAULT_TIMEOUT = 5.0  # seconds for the whole answer (Shopify: connect within 1 s, answer within 5 s)
+
+
+@dataclass
+class Message:
+    """One webhook for one address: what every attempt at it sends, byte for byte."""
+
+    shop: str
+    topic: str
+    url: str
+    body: bytes
+    event_id: str
+    webhook_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    triggered_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
 @dataclass
 class Delivery:
+    """One attempt at delivering a message, as the delivery log records it."""
+
     shop: str
     topic: str
     url: str
     webhook_id: str
     event_id: str
+    attempt: int = 1
+    copy: int = 1
     status: int | None = None
     error: str | None = None
+    sent_at: str = ""
+    elapsed_ms: float = 0.0
+    retry_in: float | None = None  # seconds until the next attempt, when one is scheduled
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
 
     def as_dict(self) -> dict[str, Any]:
         return {"shop": self.shop, "topic": self.topic, "url": self.url, "webhook_id": self.webhook_id,
-                "event_id": self.event_id, "status": self.status, "error": self.error}
+                "event_id": self.event_id, "attempt": self.attempt, "copy": self.copy, "status": self.status,
+                "ok": self.ok, "error": self.error, "sent_at": self.sent_at, "elapsed_ms": self.elapsed_ms,
+                "retry_in": self.retry_in}
 
 
 class WebhookDispatcher:
-    """Builds, signs and posts webhooks; mutation-triggered ones go out on a background thread."""
+    """Builds, signs and posts webhooks. Shopify-triggered ones go out on a background thread and are
+    retried on any non-2xx answer, timeout or connection error, following the retry schedule."""
 
-    def __init__(self, api_secret: str, app_url: str | None, toml: AppToml | None, api_version: str) -> None:
+    def __init__(self, api_secret: str, app_url: str | None, toml: AppToml | None, api_version: str,
+                 timeout: float = DEFAULT_TIMEOUT, retry_schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE
+                 ) -> None:
         self.api_secret = api_secret
         self.app_url = app_url
         self.toml = toml
         self.api_version = (toml.api_version if toml and toml.api_version else None) or api_version
-        self.log: collections.deque[Delivery] = collections.deque(maxlen=1000)
+        self.timeout = float(timeout)
+        self.retry_schedule = tuple(float(s) for s in retry_schedule)
+        if self.timeout <= 0 or any(s < 0 for s in self.retry_schedule):
+            raise ValueError("WEBHOOK_TIMEOUT must be > 0 and WEBHOOK_RETRY_SCHEDULE entries >= 0")
+        self.log: collections.deque[Delivery] = collections.deque(maxlen=5000)
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        """Cancel every pending retry (the server is stopping)."""
+        self._closed.set()
 
     def destinations(self, topic: str) -> list[str]:
         if not self.app_url:
@@ -218,52 +271,111 @@ class WebhookDispatcher:
             return rest_inventory_level(shop, data["variant"])
         return data
 
+    def _messages(self, shop: Shop, topic: str, body: bytes) -> list[Message]:
+        # One event, delivered to every subscription that wants it, each delivery with its own webhook id.
+        event_id = str(uuid.uuid4())
+        return [Message(shop.domain, topic, url, body, event_id) for url in self.destinations(topic)]
+
     def emit_later(self, shop: Shop, topic: str, data: dict[str, Any]) -> None:
         """Fire and forget, like Shopify: the mutation answers before the app hears about it."""
-        urls = self.destinations(topic)
-        if not urls:
-            return
         body = json.dumps(self.payload(shop, topic, data), ensure_ascii=False).encode()
-        event_id = str(uuid.uuid4())
-        for url in urls:
-            thread = threading.Thread(target=self._deliver_quietly, args=(shop.domain, topic, url, body, event_id),
-                                      name=f"devshop-webhook-{topic}", daemon=True)
-            thread.start()
+        for message in self._messages(shop, topic, body):
+            self._in_background(self._deliver_with_retries, message, f"devshop-webhook-{topic}")
 
-    def send_now(self, shop: Shop, topic: str, payload: dict[str, Any] | None) -> list[Delivery]:
-        urls = self.destinations(topic)
+    def send_now(self, shop: Shop, topic: str, payload: dict[str, Any] | None, *, retry: bool = False,
+                 copies: int = 1, concurrent: bool = False) -> list[Delivery]:
+        """Deliver at once and report every answer. `copies` sends the same message (same webhook id and
+        body) several times, all at the same instant when `concurrent`; `retry` schedules retries in the
+        background when no copy got a 2xx."""
         body = json.dumps(payload if payload is not None else default_payload(shop, topic),
                           ensure_ascii=False).encode()
-        event_id = str(uuid.uuid4())
-        return [self._deliver_quietly(shop.domain, topic, url, body, event_id) for url in urls]
+        deliveries: list[Delivery] = []
+        for message in self._messages(shop, topic, body):
+            sent = self._send_copies(message, copies, concurrent, retry)
+            deliveries.extend(sent)
+            if retry and not any(d.ok for d in sent) and self.retry_schedule:
+                self._in_background(self._retry, message, f"devshop-webhook-retry-{topic}")
+        return deliveries
 
-    def _deliver_quietly(self, shop_domain: str, topic: str, url: str, body: bytes, event_id: str) -> Delivery:
-        delivery = Delivery(shop_domain, topic, url, str(uuid.uuid4()), event_id)
+    def _send_copies(self, message: Message, copies: int, concurrent: bool, retry: bool) -> list[Delivery]:
+        if copies <= 1 or not concurrent:
+            return [self._attempt(message, 1, copy, retrying=retry and copy == copies) for copy in
+                    range(1, copies + 1)]
+        # Every copy waits at the barrier so all of them hit the app at the same instant.
+        barrier = threading.Barrier(copies)
+        results: list[Delivery | None] = [None] * copies
+
+        def send(index: int) -> None:
+            try:
+                barrier.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                pass
+            results[index] = self._attempt(message, 1, index + 1, retrying=retry and index == copies - 1)
+
+        threads = [threading.Thread(target=send, args=(i,), name=f"devshop-webhook-copy-{i + 1}", daemon=True)
+                   for i in range(copies)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return [d for d in results if d is not None]
+
+    def _in_background(self, target: Callable[[Message], object], message: Message, name: str) -> None:
+        threading.Thread(target=target, args=(message,), name=name, daemon=True).start()
+
+    def _deliver_with_retries(self, message: Message) -> None:
+        if not self._attempt(message, 1, retrying=True).ok:
+            self._retry(message)
+
+    def _retry(self, message: Message) -> None:
+        """Attempts 2.. after the first one failed, with the original body, webhook id and address."""
+        for attempt, delay in enumerate(self.retry_schedule, start=2):
+            if self._closed.wait(delay):
+                return
+            if self._attempt(message, attempt, retrying=True).ok:
+                return
+
+    def _attempt(self, message: Message, attempt: int, copy: int = 1, *, retrying: bool = False) -> Delivery:
+        delivery = Delivery(message.shop, message.topic, message.url, message.webhook_id, message.event_id,
+                            attempt=attempt, copy=copy,
+                            sent_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Shopify-Captain-Hook",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Hmac-Sha256": sign(self.api_secret, body),
-            "X-Shopify-Shop-Domain": shop_domain,
-            "X-Shopify-Webhook-Id": delivery.webhook_id,
-            "X-Shopify-Event-Id": event_id,
-            "X-Shopify-Triggered-At": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "X-Shopify-Topic": message.topic,
+            "X-Shopify-Hmac-Sha256": sign(self.api_secret, message.body),
+            "X-Shopify-Shop-Domain": message.shop,
+            "X-Shopify-Webhook-Id": message.webhook_id,
+            "X-Shopify-Event-Id": message.event_id,
+            "X-Shopify-Triggered-At": message.triggered_at,
             "X-Shopify-API-Version": self.api_version,
         }
+        started = time.monotonic()
         try:
-            response = requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            # Shopify does not follow redirects: a 3xx is a failed delivery like any other non-2xx.
+            response = requests.post(message.url, data=message.body, headers=headers, allow_redirects=False,
+                                     timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout))
             delivery.status = response.status_code
             response.close()
-        except requests.RequestException as err:  # Shopify would retry later; devshop records it
+        except requests.RequestException as err:
             delivery.error = f"{type(err).__name__}: {err}"
-            log.warning("webhook %s to %s failed: %s", topic, url, delivery.error)
         except Exception as err:  # never let a delivery thread die noisily
             delivery.error = f"{type(err).__name__}: {err}"
-            log.exception("webhook %s to %s crashed", topic, url)
+            log.exception("webhook %s to %s crashed", message.topic, message.url)
+        delivery.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+        if not delivery.ok:
+            if retrying and attempt <= len(self.retry_schedule) and not self._closed.is_set():
+                delivery.retry_in = self.retry_schedule[attempt - 1]
+            log.warning("webhook %s to %s attempt %d failed: %s%s", message.topic, message.url, attempt,
+                        delivery.error or f"HTTP {delivery.status}",
+                        f"; retrying in {delivery.retry_in:g} s" if delivery.retry_in is not None else "")
         with self._lock:
             self.log.append(delivery)
         return delivery
 
-    def deliveries(self, shop_domain: str | None = None) -> list[dict[str, Any]]:
+    def deliveries(self, shop_domain: str | None = None, topic: str | None = None,
+                   webhook_id: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return [d.as_dict() for d in self.log if shop_domain is None or d.shop == shop_domain]
+            return [d.as_dict() for d in self.log
+                    if (shop_domain is None or d.shop == shop_domain) and (topic is None or d.topic == topic)
+                    and (webhook_id is None or d.webhook_id == webhook_id)]

@@ -1,19 +1,17 @@
-"""Shop domain rules: Lumi accepts only `name.myshopify.com`, lower-case."""
+"""Shop domain rules: Lumi accepts only `name.myshopify.com`, exactly, in lower case."""
 
 from __future__ import annotations
 
 import re
 
-# Stricter than Shopify's own libraries on purpose (see ../shared/shopify/README.md):
-# a production app never needs custom domains or other Shopify hosts here.
-_SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+# Stricter than Shopify's own libraries on purpose (see ../shared/shopify/README.md): a production
+# app never needs custom domains or other Shopify hosts here, and we do not "fix" input either —
+# `SHOP.myshopify.com` or ` shop.myshopify.com` is refused, not lower-cased or trimmed.
+_SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
 
 
-def normalize_shop_domain(value: str | None) -> str | None:
-    """The canonical shop domain, or None when `value` is not a valid one."""
-    if not value:
-        return None
-    candidate = value.strip().lower()
-    if len(candidate) > 255 or not _SHOP_DOMAIN.match(candidate):
-        return None
-    return candidate
+def valid_shop_domain(value: object) -> str | None:
+    """`value` when it is a valid shop domain, else None."""
+    if isinstance(value, str) and _SHOP_DOMAIN.fullmatch(value):
+        return value
+    return None

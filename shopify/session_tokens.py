@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from shopify.domains import normalize_shop_domain
+from shopify.domains import valid_shop_domain
 
 LEEWAY_SECONDS = 10
 REQUIRED_CLAIMS = ("iss", "dest", "aud", "sub", "exp", "nbf", "iat", "jti", "sid")
@@ -43,7 +43,7 @@ def _host_shop(url: Any) -> str | None:
     parts = urlsplit(url)
     if parts.scheme != "https":
         return None
-    return normalize_shop_domain(parts.hostname)
+    return valid_shop_domain(parts.hostname)
 
 
 def decode_session_token(token: str, *, api_key: str, secrets: Iterable[str]) -> SessionToken:

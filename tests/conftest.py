@@ -166,3 +166,130 @@ def start_worker(tmp_path: Path) -> Iterator:
     yield start
     for worker in started:
         worker.stop()
+
+
+# --- The whole stack over real HTTP: devshop ⇄ Lumi -----------------------------------------------
+
+DEMO_SHOP = "lumi-demo.myshopify.com"
+OTHER_SHOP = "other-shop.myshopify.com"
+
+
+class AppServer:
+    """Lumi's Flask app served on a real port in a thread, so devshop can call it (webhooks, proxy)."""
+
+    def __init__(self, app: Flask, port: int) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        from devshop.testing import QuietHandler
+
+        self.app = app
+        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
+        self.url = f"http://127.0.0.1:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+        self._server.server_close()
+
+
+class Stack:
+    """devshop and Lumi talking to each other over HTTP, with helpers for multi-step flows."""
+
+    def __init__(self, env: dict[str, str], devshop_config: dict[str, object] | None = None) -> None:
+        import requests
+
+        from devshop.testing import DevShopControl, DevShopServer
+        from devtools.services import free_port
+
+        port = free_port()
+        app_url = f"http://127.0.0.1:{port}"
+        config: dict[str, object] = {
+            "API_KEY": TEST_API_KEY,
+            "API_SECRET": TEST_API_SECRET,
+            "APP_URL": app_url,
+            "SHOPS": {DEMO_SHOP: {"products": 50, "seed": 1}, OTHER_SHOP: {"products": 20, "seed": 2}},
+            "WEBHOOK_RETRY_SCHEDULE": [0.05, 0.1],
+        }
+        config.update(devshop_config or {})
+        self.devshop = DevShopServer(config).start()
+        self.control = DevShopControl(self.devshop.url)
+        self.env = {**env, "APP_URL": app_url, "SHOPIFY_ADMIN_BASE_URL": self.devshop.admin_base_url}
+        from web import create_app
+
+        self.app = create_app(self.env)
+        self.server = AppServer(self.app, port)
+        self.url = app_url
+        self.http = requests.Session()
+
+    @property
+    def services(self):  # type: ignore[no-untyped-def]
+        return self.app.extensions["lumi.services"]
+
+    def install(self, shop: str = DEMO_SHOP):  # type: ignore[no-untyped-def]
+        """The merchant clicks Install: app → devshop authorize → app callback → admin app page."""
+        response = self.http.get(f"{self.url}/auth/install", params={"shop": shop}, timeout=30)
+        assert response.status_code == 200, (response.status_code, response.text[:500])
+        assert [r.status_code for r in response.history] == [302, 302, 302], response.history
+        return response
+
+    def session_token(self, shop: str = DEMO_SHOP, **claims: object) -> str:
+        import time as _time
+
+        from shopify.session_tokens import encode_session_token
+
+        return encode_session_token(shop, api_key=TEST_API_KEY, secret=TEST_API_SECRET, now=int(_time.time()),
+                                    **claims)
+
+    def api(self, method: str, path: str, shop: str = DEMO_SHOP, **kwargs: object):  # type: ignore[no-untyped-def]
+        headers = {"Authorization": f"Bearer {self.session_token(shop)}"}
+        return self.http.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.devshop.stop()
+        self.http.close()
+
+
+@pytest.fixture
+def make_stack(env: dict[str, str]) -> Iterator:
+    stacks: list[Stack] = []
+
+    def make(**devshop_config: object) -> Stack:
+        stack = Stack(env, devshop_config)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture
+def stack(make_stack) -> Stack:  # type: ignore[no-untyped-def]
+    return make_stack()
+
+
+def redis_snapshot(client: redis.Redis) -> dict[str, object]:
+    """Every key with its type and value, to prove a refused request wrote nothing."""
+    snapshot: dict[str, object] = {}
+    for key in sorted(client.scan_iter(count=1000)):
+        kind = client.type(key)
+        if kind == "string":
+            value: object = client.get(key)
+        elif kind == "hash":
+            value = client.hgetall(key)
+        elif kind == "set":
+            value = sorted(client.smembers(key))
+        elif kind == "zset":
+            value = client.zrange(key, 0, -1, withscores=True)
+        elif kind == "list":
+            value = client.lrange(key, 0, -1)
+        else:
+            value = kind
+        snapshot[key] = value
+    return snapshot

@@ -24,6 +24,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_request_logging(app)
+    register_commands(app)
     return app
 
 
@@ -34,9 +35,15 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from web.admin_api import bp as admin_api_bp
+    from web.app_page import bp as app_page_bp
+    from web.auth import bp as auth_bp
     from web.health import bp as health_bp
+    from web.proxy import bp as proxy_bp
+    from web.webhooks import bp as webhooks_bp
 
-    app.register_blueprint(health_bp)
+    for blueprint in (health_bp, auth_bp, app_page_bp, admin_api_bp, webhooks_bp, proxy_bp):
+        app.register_blueprint(blueprint)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -49,3 +56,9 @@ def register_request_logging(app: Flask) -> None:
     from web import requestlog
 
     requestlog.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from web import commands
+
+    commands.init_app(app)

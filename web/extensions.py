@@ -6,33 +6,32 @@ import meilisearch
 import redis
 from flask import Flask, current_app
 
-from core.clients import make_meili, make_queue_redis, make_redis
+from core.services import Services, build_services
 from core.settings import Settings
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions["lumi.redis"] = make_redis(settings)
-    app.extensions["lumi.queue_redis"] = make_queue_redis(settings)
-    app.extensions["lumi.meili"] = make_meili(settings)
+    app.extensions["lumi.services"] = build_services(settings)
+
+
+def get_services() -> Services:
+    services: Services = current_app.extensions["lumi.services"]
+    return services
 
 
 def get_settings() -> Settings:
-    settings: Settings = current_app.config["LUMI_SETTINGS"]
-    return settings
+    return get_services().settings
 
 
 def get_redis() -> redis.Redis:
     """Redis for Lumi's own keys (decoded strings)."""
-    client: redis.Redis = current_app.extensions["lumi.redis"]
-    return client
+    return get_services().redis
 
 
 def get_queue_redis() -> redis.Redis:
     """Redis connection for RQ (raw bytes)."""
-    client: redis.Redis = current_app.extensions["lumi.queue_redis"]
-    return client
+    return get_services().queue_redis
 
 
 def get_meili() -> meilisearch.Client:
-    client: meilisearch.Client = current_app.extensions["lumi.meili"]
-    return client
+    return get_services().meili

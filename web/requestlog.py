@@ -13,7 +13,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from shopify.domains import normalize_shop_domain
+from shopify.domains import valid_shop_domain
 
 log = logging.getLogger("lumi.request")
 
@@ -26,7 +26,7 @@ def current_shop() -> str | None:
     shop = g.get("shop")
     if shop:
         return str(shop)
-    return normalize_shop_domain(request.args.get("shop"))
+    return valid_shop_domain(request.args.get("shop"))
 
 
 def init_app(app: Flask) -> None:

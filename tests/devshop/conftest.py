@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,20 +88,29 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 class WebhookSink:
-    """A tiny app on a free port that records every POST, answering with a status of our choosing."""
+    """A tiny app on a free port that records every POST, answering with a status of our choosing.
+
+    `script` holds (status, seconds to wait first) answers used one per request, before `status`."""
 
     def __init__(self) -> None:
         self.received: queue.Queue[Received] = queue.Queue()
         self.status = 200
+        self.script: list[tuple[int, float]] = []
+        self._script_lock = threading.Lock()
         app = Flask("webhook-sink")
 
         @app.post("/<path:path>")
         def hook(path: str) -> tuple[str, int]:
-            self.received.put(Received("/" + path, dict(request.headers), request.get_data()))
-            return "", self.status
+            self.received.put(Received("/" + path, dict(request.headers), request.get_data(), time.monotonic()))
+            with self._script_lock:
+                status, wait = self.script.pop(0) if self.script else (self.status, 0.0)
+            if wait:
+                time.sleep(wait)
+            return "", status
 
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
@@ -110,6 +120,9 @@ class WebhookSink:
 
     def next(self, timeout: float = 10.0) -> Received:
         return self.received.get(timeout=timeout)
+
+    def take(self, count: int, timeout: float = 10.0) -> list[Received]:
+        return [self.next(timeout) for _ in range(count)]
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -68,7 +68,7 @@ def test_one_log_line_per_request_with_shop_path_status_duration(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="lumi.request")
-    client.get("/healthz?shop=Demo-Shop.myshopify.com&signature=abc123&email=jane@example.com")
+    client.get("/healthz?shop=demo-shop.myshopify.com&signature=abc123&email=jane@example.com")
     lines = [r for r in caplog.records if r.name == "lumi.request"]
     assert len(lines) == 1
     record = lines[0]

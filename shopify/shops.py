@@ -1,0 +1,219 @@
+"""The one owner of the per-shop record in Redis: install state, encrypted tokens, plan and settings.
+
+A record is one Redis hash (`core.keys.shop`). Tokens are Fernet-encrypted at rest; settings are a
+JSON document validated by `shopify.shop_settings`, with a version number bumped on every change
+so caches can key on it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from core import keys
+from core.crypto import SecretBox
+from shopify import shop_settings
+from shopify.oauth import TokenSet
+from shopify.plans import Plan, Plans
+
+STATUS_INSTALLED = "installed"
+STATUS_REAUTH = "reauth_required"
+
+
+class ShopNotFound(LookupError):
+    pass
+
+
+@dataclass
+class ShopRecord:
+    domain: str
+    status: str
+    scopes: tuple[str, ...]
+    installed_at: float
+    plan_override: str | None
+    settings: dict[str, Any]
+    settings_version: int
+    token_expires_at: float | None
+    has_refresh_token: bool
+    reauth_reason: str | None = None
+    _encrypted: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def needs_reauth(self) -> bool:
+        return self.status == STATUS_REAUTH
+
+
+class ShopStore:
+    def __init__(self, client: redis.Redis, box: SecretBox, plans: Plans) -> None:
+        self.redis = client
+        self.box = box
+        self.plans = plans
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def get(self, shop: str) -> ShopRecord | None:
+        raw = self.redis.hgetall(keys.shop(shop))
+        if not raw or "installed_at" not in raw:
+            return None
+        return self._record(shop, raw)
+
+    def require(self, shop: str) -> ShopRecord:
+        record = self.get(shop)
+        if record is None:
+            raise ShopNotFound(shop)
+        return record
+
+    def is_installed(self, shop: str) -> bool:
+        return bool(self.redis.sismember(keys.SHOPS_INSTALLED, shop))
+
+    def plan(self, record: ShopRecord) -> Plan:
+        return self.plans.get(record.plan_override)
+
+    def access_token(self, record: ShopRecord) -> str | None:
+        encrypted = record._encrypted.get("token")
+        return self.box.decrypt(encrypted) if encrypted else None
+
+    def refresh_token(self, record: ShopRecord) -> str | None:
+        encrypted = record._encrypted.get("refresh")
+        return self.box.decrypt(encrypted) if encrypted else None
+
+    def installed_shops(self) -> list[str]:
+        return sorted(self.redis.smembers(keys.SHOPS_INSTALLED))
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def install(self, shop: str, tokens: TokenSet, *, now: float | None = None) -> ShopRecord:
+        """Create the record (or refresh it on reinstall/re-auth), keeping existing settings and plan."""
+        current = time.time() if now is None else now
+        key = keys.shop(shop)
+        fields: dict[str, str] = {
+            "domain": shop,
+            "status": STATUS_INSTALLED,
+            "scopes": ",".join(tokens.scopes),
+            **self._token_fields(tokens),
+        }
+        with self.redis.pipeline() as pipe:
+            pipe.hsetnx(key, "installed_at", repr(current))
+            pipe.hsetnx(key, "settings", json.dumps(shop_settings.defaults()))
+            pipe.hsetnx(key, "settings_version", "1")
+            # Drop what the new token set may not carry (a non-expiring token has no expiry or refresh).
+            pipe.hdel(key, "reauth_reason", "token_expires_at", "refresh", "refresh_expires_at")
+            pipe.hset(key, mapping=fields)
+            pipe.sadd(keys.SHOPS_INSTALLED, shop)
+            pipe.zrem(keys.SHOPS_UNINSTALLED, shop)
+            pipe.execute()
+        return self.require(shop)
+
+    def save_tokens(self, shop: str, tokens: TokenSet) -> None:
+        """Persist a refreshed pair (before anyone uses it: a rotated refresh token must never be lost)."""
+        key = keys.shop(shop)
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(key, "token_expires_at", "refresh", "refresh_expires_at", "reauth_reason")
+            pipe.hset(key, mapping={**self._token_fields(tokens), "status": STATUS_INSTALLED})
+            pipe.execute()
+
+    def mark_reauth(self, shop: str, reason: str) -> None:
+        key = keys.shop(shop)
+        if self.redis.exists(key):
+            self.redis.hset(key, mapping={"status": STATUS_REAUTH, "reauth_reason": reason[:200]})
+
+    def set_plan(self, shop: str, plan: str | None) -> ShopRecord:
+        if plan is not None and plan not in self.plans:
+            raise ValueError(f"unknown plan {plan!r}; plans are {', '.join(self.plans.names())}")
+        self.require(shop)
+        if plan is None:
+            self.redis.hdel(keys.shop(shop), "plan")
+        else:
+            self.redis.hset(keys.shop(shop), "plan", plan)
+        return self.require(shop)
+
+    def update_settings(self, shop: str, patch: Any) -> ShopRecord:
+        """Validate and apply a partial update atomically; bumps the settings version. Raises SettingsError."""
+        key = keys.shop(shop)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.hget(key, "settings")
+                    if raw is None:
+                        raise ShopNotFound(shop)
+                    merged = shop_settings.apply_patch(shop_settings.load(json.loads(raw)), patch)
+                    pipe.multi()
+                    pipe.hset(key, "settings", json.dumps(merged))
+                    pipe.hincrby(key, "settings_version", 1)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue  # someone else changed the record meanwhile: re-read and re-validate
+        return self.require(shop)
+
+    def uninstall(self, shop: str, *, now: float | None = None) -> bool:
+        """Delete configuration and tokens at once; remember only that (and when) the shop left."""
+        current = time.time() if now is None else now
+        with self.redis.pipeline() as pipe:
+            pipe.delete(keys.shop(shop))
+            pipe.srem(keys.SHOPS_INSTALLED, shop)
+            pipe.zadd(keys.SHOPS_UNINSTALLED, {shop: current})
+            deleted, _, _ = pipe.execute()
+        return bool(deleted)
+
+    # --- purge registry hooks --------------------------------------------------------------------
+
+    def purge(self, shop: str) -> int:
+        """Everything this module holds for `shop` (the record; the uninstalled marker stays for sweeps)."""
+        removed = int(self.redis.delete(keys.shop(shop)))
+        removed += int(self.redis.srem(keys.SHOPS_INSTALLED, shop))
+        return removed
+
+    def inventory(self, shop: str) -> dict[str, int]:
+        key = keys.shop(shop)
+        return {key: 1} if self.redis.exists(key) else {}
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _token_fields(self, tokens: TokenSet) -> dict[str, str]:
+        fields = {"token": self.box.encrypt(tokens.access_token), "scopes": ",".join(tokens.scopes)}
+        if tokens.expires_at is not None:
+            fields["token_expires_at"] = repr(tokens.expires_at)
+        if tokens.refresh_token:
+            fields["refresh"] = self.box.encrypt(tokens.refresh_token)
+        if tokens.refresh_expires_at is not None:
+            fields["refresh_expires_at"] = repr(tokens.refresh_expires_at)
+        return fields
+
+    def _record(self, shop: str, raw: dict[str, str]) -> ShopRecord:
+        expires = raw.get("token_expires_at")
+        return ShopRecord(
+            domain=shop,
+            status=raw.get("status", STATUS_INSTALLED),
+            scopes=tuple(s for s in raw.get("scopes", "").split(",") if s),
+            installed_at=float(raw["installed_at"]),
+            plan_override=raw.get("plan") or None,
+            settings=shop_settings.load(json.loads(raw.get("settings") or "{}")),
+            settings_version=int(raw.get("settings_version", "1")),
+            token_expires_at=float(expires) if expires else None,
+            has_refresh_token="refresh" in raw,
+            reauth_reason=raw.get("reauth_reason"),
+            _encrypted={name: raw[name] for name in ("token", "refresh") if name in raw},
+        )
+
+
+def _register() -> None:
+    from core.purge import DataStore, register
+
+    register(
+        DataStore(
+            name="shop-record",
+            category="settings",
+            description="store configuration: settings, plan, scopes, encrypted access and refresh tokens",
+            purge=lambda services, shop: services.shops.purge(shop),
+            inventory=lambda services, shop: services.shops.inventory(shop),
+        )
+    )
+
+
+_register()

@@ -1,0 +1,69 @@
+"""The embedded admin page's JSON API (`/api/*`): every route acts on the shop its session token proves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, g, request
+
+from shopify.shop_settings import SettingsError
+from shopify.shops import ShopNotFound, ShopRecord
+from web.errors import APIError
+from web.extensions import get_services
+from web.guards import verify_bearer_session_token
+
+bp = Blueprint("admin_api", __name__, url_prefix="/api")
+
+
+@bp.before_request
+def authenticate() -> None:
+    verify_bearer_session_token()
+
+
+def _record() -> ShopRecord:
+    record = get_services().shops.get(g.shop)
+    if record is None:
+        raise APIError(404, "shop_not_installed", "Lumi is not installed on this shop. Open it from your admin.")
+    return record
+
+
+def _shop_body(record: ShopRecord) -> dict[str, Any]:
+    plan = get_services().shops.plan(record)
+    return {
+        "domain": record.domain,
+        "status": record.status,
+        "needs_reauth": record.needs_reauth,
+        "reauth_reason": record.reauth_reason,
+        "installed_at": datetime.fromtimestamp(record.installed_at, UTC).isoformat().replace("+00:00", "Z"),
+        "scopes": list(record.scopes),
+        "plan": {"name": plan.name, "label": plan.label, "retention_days": plan.retention_days},
+        "settings": record.settings,
+        "settings_version": record.settings_version,
+    }
+
+
+@bp.get("/shop")
+def shop() -> dict[str, Any]:
+    return {"shop": _shop_body(_record())}
+
+
+@bp.get("/settings")
+def get_settings() -> dict[str, Any]:
+    record = _record()
+    return {"settings": record.settings, "settings_version": record.settings_version}
+
+
+@bp.patch("/settings")
+def patch_settings() -> dict[str, Any]:
+    _record()
+    patch = request.get_json(silent=True)
+    if patch is None:
+        raise APIError(400, "invalid_json", "Send the settings to change as a JSON object.")
+    try:
+        record = get_services().shops.update_settings(g.shop, patch)
+    except SettingsError as err:
+        raise APIError(400, "invalid_setting", str(err), details={"field": err.field}) from None
+    except ShopNotFound:
+        raise APIError(404, "shop_not_installed", "Lumi is not installed on this shop.") from None
+    return {"settings": record.settings, "settings_version": record.settings_version}

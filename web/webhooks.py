@@ -1,0 +1,164 @@
+"""`POST /webhooks`: HMAC over the raw body first → dedupe on the webhook id → enqueue → 200, fast.
+
+Uninstall is the one topic handled in the request: the shop's configuration and token are
+deleted before the response returns (a data promise); the rest of its data is purged by a job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, g, jsonify, request
+
+from core import keys
+from core.services import Services
+from jobs.queues import enqueue
+from shopify.domains import valid_shop_domain
+from shopify.signatures import verify_webhook_hmac
+from web.errors import APIError
+from web.extensions import get_services
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__)
+
+MAX_WEBHOOK_BYTES = 1024 * 1024
+COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+
+# topic → (queue, job function by dotted path). Topics absent here are acknowledged and logged only.
+JOBS: dict[str, tuple[str, str]] = {
+    "app/uninstalled": (keys.QUEUE_DEFAULT, "jobs.purge.purge_uninstalled_shop"),
+    "products/create": (keys.QUEUE_WEBHOOKS, "jobs.webhooks.product_changed"),
+    "products/update": (keys.QUEUE_WEBHOOKS, "jobs.webhooks.product_changed"),
+    "products/delete": (keys.QUEUE_WEBHOOKS, "jobs.webhooks.product_deleted"),
+    "inventory_levels/update": (keys.QUEUE_WEBHOOKS, "jobs.webhooks.inventory_changed"),
+    "customers/data_request": (keys.QUEUE_DEFAULT, "jobs.compliance.customer_data_request"),
+    "customers/redact": (keys.QUEUE_DEFAULT, "jobs.compliance.customer_redact"),
+    "shop/redact": (keys.QUEUE_DEFAULT, "jobs.compliance.shop_redact"),
+}
+
+
+def _header(name: str) -> str | None:
+    # Shopify's header names are case-insensitive, and some deliveries omit the `X-` prefix.
+    return request.headers.get(f"X-{name}") or request.headers.get(name)
+
+
+def job_arguments(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Only what the job needs, never personal data: compliance payloads carry customer emails/phones."""
+    if topic.startswith("products/"):
+        return {"product_id": payload.get("id"), "updated_at": payload.get("updated_at")}
+    if topic == "inventory_levels/update":
+        return {"inventory_item_id": payload.get("inventory_item_id"), "updated_at": payload.get("updated_at")}
+    if topic in {"customers/data_request", "customers/redact"}:
+        customer = payload.get("customer") or {}
+        orders = payload.get("orders_requested") or payload.get("orders_to_redact") or []
+        return {
+            "customer_id": customer.get("id") if isinstance(customer, dict) else None,
+            "order_ids": [o for o in orders if isinstance(o, int)][:250],
+            "request_id": (payload.get("data_request") or {}).get("id") if topic == "customers/data_request" else None,
+        }
+    return {}
+
+
+@bp.post("/webhooks")
+def receive() -> Response:
+    services = get_services()
+    if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
+        raise APIError(413, "payload_too_large", "Webhook body too large.")
+    body = request.get_data(cache=False)
+    if len(body) > MAX_WEBHOOK_BYTES:
+        raise APIError(413, "payload_too_large", "Webhook body too large.")
+    if not verify_webhook_hmac(body, _header("Shopify-Hmac-Sha256"), [services.settings.shopify_api_secret]):
+        raise APIError(401, "bad_hmac", "The webhook signature is not valid.")
+
+    topic = _header("Shopify-Topic") or ""
+    shop = valid_shop_domain(_header("Shopify-Shop-Domain"))
+    webhook_id = _header("Shopify-Webhook-Id") or ""
+    if not topic or shop is None or not webhook_id or len(webhook_id) > 200:
+        raise APIError(
+            400, "bad_headers", "X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required."
+        )
+    g.shop = shop
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise APIError(400, "invalid_json", "The webhook body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise APIError(400, "invalid_json", "The webhook body is not a JSON object.")
+
+    # Compliance topics arrive for shops that already left (shop/redact comes 48 h after uninstall).
+    if topic not in COMPLIANCE_TOPICS and topic != "app/uninstalled" and not services.shops.is_installed(shop):
+        log.info("webhook for unknown shop dropped", extra={"topic": topic, "webhook_id": webhook_id})
+        return _ack("ignored")
+
+    seen_key = keys.webhook_seen(webhook_id)
+    if not services.redis.set(seen_key, topic, nx=True, ex=keys.WEBHOOK_DEDUPE_TTL):
+        log.info("duplicate webhook", extra={"topic": topic, "webhook_id": webhook_id})
+        return _ack("duplicate")
+    try:
+        handle(services, shop, topic, webhook_id, payload)
+    except Exception:
+        # Forget the id so Shopify's retry is processed, then let the error answer 500.
+        services.redis.delete(seen_key)
+        raise
+    return _ack("accepted")
+
+
+def handle(services: Services, shop: str, topic: str, webhook_id: str, payload: dict[str, Any]) -> None:
+    if topic == "app/uninstalled":
+        services.shops.uninstall(shop)  # configuration and token gone before we answer
+    _log_delivery(services.redis, shop, topic, webhook_id)
+    job = JOBS.get(topic)
+    if job is None:
+        log.info("webhook topic has no handler yet", extra={"topic": topic})
+        return
+    queue_name, func = job
+    enqueue(services.queue_redis, queue_name, func, shop, job_id=_job_id(webhook_id), **_kwargs(topic, payload))
+
+
+def _kwargs(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    args = job_arguments(topic, payload)
+    return {"kwargs": args} if args else {}
+
+
+def _job_id(webhook_id: str) -> str:
+    # RQ job ids may not contain ':'; Shopify's webhook ids are UUID-like.
+    return "webhook-" + "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in webhook_id)
+
+
+def _log_delivery(client: redis.Redis, shop: str, topic: str, webhook_id: str) -> None:
+    key = keys.webhook_topic_log(shop)
+    entry = json.dumps({"topic": topic, "webhook_id": webhook_id, "received_at": time.time()})
+    with client.pipeline() as pipe:
+        pipe.lpush(key, entry)
+        pipe.ltrim(key, 0, keys.WEBHOOK_LOG_LENGTH - 1)
+        pipe.expire(key, keys.WEBHOOK_LOG_TTL)
+        pipe.execute()
+
+
+def _ack(status: str) -> Response:
+    response = jsonify({"status": status})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _register() -> None:
+    from core.purge import DataStore, register
+
+    def purge(services: Services, shop: str) -> int:
+        return int(services.redis.delete(keys.webhook_topic_log(shop)))
+
+    def inventory(services: Services, shop: str) -> dict[str, int]:
+        key = keys.webhook_topic_log(shop)
+        count = int(services.redis.llen(key))
+        return {key: count} if count else {}
+
+    register(DataStore("webhook-log", "operational", "recent webhook deliveries: topic, id, time (no payloads)",
+                       purge, inventory))
+
+
+_register()
