@@ -17,7 +17,9 @@ from shopify.tokens import ReauthRequired, TokenManager
 from tests.conftest import DEMO_SHOP, OTHER_SHOP, Stack
 
 
-def test_install_stores_an_encrypted_expiring_token_and_lands_in_the_admin(stack: Stack, redis_client: redis.Redis) -> None:
+def test_install_stores_an_encrypted_expiring_token_and_lands_in_the_admin(
+    stack: Stack, redis_client: redis.Redis
+) -> None:
     landing = stack.install()
     assert landing.url == stack.control.admin_app_url(DEMO_SHOP)
     assert DEMO_SHOP in landing.text
