@@ -82,6 +82,7 @@ class ProxyTarget:
         app = Flask("proxy-target")
 
         @app.route("/proxy", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+        @app.route("/proxy/", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
         @app.route("/proxy/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
         def target(rest: str = "") -> Response:
             seen = Seen(request.method, request.path, parse_qsl(request.query_string.decode(), keep_blank_values=True),
@@ -238,7 +239,7 @@ def test_redirects_errors_and_encodings_pass_through(storefront: DevShopControl,
                                          mimetype="application/json")
     zipped = requests.get(storefront.proxy_url(SHOP, "feeds/x"), headers={"Accept-Encoding": "gzip"}, timeout=10)
     assert zipped.headers["Content-Encoding"] == "gzip" and zipped.json() == {"products": []}
-    assert target.next().headers["Accept-Encoding"] == "gzip"
+    assert [target.next().headers.get("Accept-Encoding") for _ in range(3)][-1] == "gzip"
 
 
 def test_slow_or_absent_apps_give_gateway_errors(storefront: DevShopControl, target: ProxyTarget) -> None:
