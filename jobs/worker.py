@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         sys.stderr.write(f"Configuration error: {err}\n")
         return 2
+    from jobs.sweeps import schedule_next_sweep
+
+    schedule_next_sweep(worker.connection)
     log.info("worker starting", extra={"queues": list(keys.QUEUES)})
     worker.work(burst=args.burst, with_scheduler=not args.no_scheduler)
     return 0

@@ -117,12 +117,8 @@ def handle(services: Services, shop: str, topic: str, webhook_id: str, payload: 
         log.info("webhook topic has no handler yet", extra={"topic": topic})
         return
     queue_name, func = job
-    enqueue(services.queue_redis, queue_name, func, shop, job_id=_job_id(webhook_id), **_kwargs(topic, payload))
-
-
-def _kwargs(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
-    args = job_arguments(topic, payload)
-    return {"kwargs": args} if args else {}
+    enqueue(services.queue_redis, queue_name, func, args=(shop,), kwargs=job_arguments(topic, payload),
+            job_id=_job_id(webhook_id))
 
 
 def _job_id(webhook_id: str) -> str:

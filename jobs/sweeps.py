@@ -1,0 +1,60 @@
+"""Daily sweeps: whatever an uninstalled shop left behind is purged within 30 days, whatever else failed.
+
+The purge job queued on `app/uninstalled` normally does it at once; the sweep is the guarantee
+(a lost job, a worker killed mid-purge, Meilisearch down that day).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from rq import Queue
+
+from core import keys
+from core.purge import inventory, purge_shop
+from core.services import Services
+from jobs.context import services
+from jobs.purge import UNINSTALL_CATEGORIES
+
+log = logging.getLogger(__name__)
+
+FORGET_AFTER = 30 * 24 * 3600  # after 30 days the uninstalled marker itself goes
+SWEEP_HOUR_UTC = 3
+
+
+def sweep_uninstalled(now: float | None = None, ctx: Services | None = None) -> dict[str, Any]:
+    ctx = ctx or services()
+    current = time.time() if now is None else now
+    purged, forgotten = [], []
+    for shop, uninstalled_at in ctx.redis.zrange(keys.SHOPS_UNINSTALLED, 0, -1, withscores=True):
+        if ctx.shops.is_installed(shop):
+            ctx.redis.zrem(keys.SHOPS_UNINSTALLED, shop)
+            continue
+        held = inventory(ctx, shop)
+        if any(held[name]["items"] for name in held if held[name]["category"] in UNINSTALL_CATEGORIES):
+            purge_shop(ctx, shop, categories=UNINSTALL_CATEGORIES, reason="daily_sweep", now=current)
+            purged.append(shop)
+        if current - uninstalled_at > FORGET_AFTER:
+            ctx.redis.zrem(keys.SHOPS_UNINSTALLED, shop)
+            forgotten.append(shop)
+    schedule_next_sweep(ctx.queue_redis, after=current)
+    log.info("uninstalled shops swept", extra={"purged": len(purged), "forgotten": len(forgotten)})
+    return {"purged": purged, "forgotten": forgotten}
+
+
+def schedule_next_sweep(queue_redis: redis.Redis, after: float | None = None) -> str:
+    """Schedule the next sweep (idempotent: one job id per day, however many workers ask)."""
+    start = datetime.fromtimestamp(time.time() if after is None else after, UTC)
+    run_at = start.replace(hour=SWEEP_HOUR_UTC, minute=0, second=0, microsecond=0)
+    if run_at <= start:
+        run_at += timedelta(days=1)
+    job_id = f"sweep-uninstalled-{run_at:%Y%m%d}"
+    queue = Queue(keys.QUEUE_DEFAULT, connection=queue_redis)
+    if queue.fetch_job(job_id) is None:
+        queue.enqueue_at(run_at, "jobs.sweeps.sweep_uninstalled", job_id=job_id,
+                         result_ttl=keys.JOB_RECORD_TTL, failure_ttl=keys.JOB_RECORD_TTL)
+    return job_id

@@ -1,0 +1,46 @@
+"""The daily sweep purges what an uninstalled shop left behind and schedules itself once a day."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+
+from core import keys
+from core.purge import receipts
+from jobs.sweeps import FORGET_AFTER, schedule_next_sweep, sweep_uninstalled
+from tests.conftest import DEMO_SHOP, Stack
+
+
+def test_sweep_purges_leftovers_and_forgets_after_30_days(stack: Stack, redis_client: redis.Redis) -> None:
+    stack.install()
+    services = stack.services
+    # A lost purge job: the shop is uninstalled but its webhook log (operational data) is still there.
+    stack.control.send_webhook(DEMO_SHOP, "products/update", {"id": 1, "updated_at": "2026-11-01T00:00:00Z"})
+    services.shops.uninstall(DEMO_SHOP, now=time.time() - 3600)
+    assert redis_client.exists(keys.webhook_topic_log(DEMO_SHOP))
+
+    result = sweep_uninstalled(ctx=services)
+    assert result["purged"] == [DEMO_SHOP]
+    assert not redis_client.exists(keys.webhook_topic_log(DEMO_SHOP))
+    assert receipts(services, DEMO_SHOP)[0]["reason"] == "daily_sweep"
+    # Nothing left: a second sweep writes no new receipt.
+    assert sweep_uninstalled(ctx=services)["purged"] == []
+    assert len(receipts(services, DEMO_SHOP)) == 1
+    # After 30 days the uninstalled marker goes too.
+    assert sweep_uninstalled(now=time.time() + FORGET_AFTER, ctx=services)["forgotten"] == [DEMO_SHOP]
+    assert redis_client.zscore(keys.SHOPS_UNINSTALLED, DEMO_SHOP) is None
+
+
+def test_next_sweep_is_scheduled_once_per_day(redis_server) -> None:  # type: ignore[no-untyped-def]
+    connection = redis.Redis.from_url(redis_server.url)
+    connection.flushdb()
+    first = schedule_next_sweep(connection)
+    second = schedule_next_sweep(connection)
+    assert first == second
+    registry = ScheduledJobRegistry(keys.QUEUE_DEFAULT, connection=connection)
+    assert registry.get_job_ids() == [first]
+    job = Queue(keys.QUEUE_DEFAULT, connection=connection).fetch_job(first)
+    assert job is not None and job.func_name == "jobs.sweeps.sweep_uninstalled"
