@@ -265,7 +265,7 @@ def _authorization_request(state: Any) -> dict[str, Any] | Response:
     return params
 
 
-def _grant(state: Any, shop: str, params: dict[str, Any]) -> Response:
+def _grant(state: Any, shop: str, params: dict[str, Any]) -> ResponseReturnValue:
     """Approved: a fresh code, and back to the app with code, hmac, host, shop, state and timestamp."""
     code = state.tokens.new_code(shop, params["scope"], bool(params["online"]))
     query = {"code": code, "host": host_param(shop), "shop": shop, "timestamp": str(int(time.time()))}

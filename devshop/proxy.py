@@ -33,10 +33,10 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 # itself, and devshop's own test hooks (any X-Devshop-*).
 DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {"cookie", "host", "content-length", "x-forwarded-for",
                                         "x-forwarded-host", "x-forwarded-proto", "forwarded"}
-# Response headers not passed back: Set-Cookie (documented: Shopify strips it), hop-by-hop ones, and
-# Content-Length (recomputed). Shopify's page mentions more "disallowed headers" without a list we
-# could confirm, so nothing else is removed.
-DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "content-length"}
+# Response headers not passed back: Set-Cookie (documented: Shopify strips it), hop-by-hop ones, and the
+# ones the proxy's own server writes (Content-Length, Date, Server). Shopify's page mentions more
+# "disallowed headers" without a list we could confirm, so nothing else is removed.
+DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "content-length", "date", "server"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ def register(app: Flask, proxy: AppProxy | None) -> None:
 
 def forward(shop_domain: str, rest: str = "") -> Response:
     state = get_state()
-    proxy: AppProxy = state.app_proxy
+    proxy = state.app_proxy
+    assert proxy is not None  # the routes exist only when there is a proxy
     shop = state.shops.get(shop_domain)
     if shop is None:
         return plain_error("Not found", f"There is no store at {shop_domain}.", 404)

@@ -9,10 +9,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlencode, urljoin, urlsplit
 
+import requests
 from dotenv import dotenv_values
 
 from devtools.services import (
@@ -67,15 +70,132 @@ def build_env(
     return env
 
 
+DEMO_SHOP = "lumi-demo.myshopify.com"  # the shop devshop creates and `make dev` installs the app on
+INSTALL_TIMEOUT = 15.0  # seconds for each request of the install flow
+INSTALL_MAX_STEPS = 12
+APPROVE_FORM_ID = "devshop-approve"  # the form on devshop's install approval page
+
+
 def after_ready(env: Mapping[str, str]) -> None:
     """Hook run once the whole stack is ready (/readyz answered 200), before `make dev` idles.
 
     `env` is the complete environment the children got, including the URLs of the servers
     started here: REDIS_URL, MEILI_URL, MEILI_MASTER_KEY, DEVSHOP_URL, SHOPIFY_ADMIN_BASE_URL,
-    APP_URL and PORT. Later issues put "install the demo shop into devshop and index it" here;
-    it must be idempotent (it runs on every `make dev`) and raise to abort start-up.
+    APP_URL and PORT. It installs the app on the demo shop through the real OAuth flow (devshop
+    is fresh on every start, so this is idempotent); it raises ServiceError to abort start-up.
     Not run by `--check`.
     """
+    install_demo_shop(env)
+
+
+def admin_app_url(env: Mapping[str, str], shop: str = DEMO_SHOP) -> str | None:
+    """devshop's admin page for the app on `shop` (it embeds the app), when devshop is the Shopify in use."""
+    devshop = env.get("DEVSHOP_URL", "").rstrip("/")
+    if not devshop or not env.get("SHOPIFY_ADMIN_BASE_URL", "").startswith(devshop):
+        return None
+    return f"{devshop}/shops/{shop}/admin/apps/{env['SHOPIFY_API_KEY']}"
+
+
+@dataclass
+class _Form:
+    action: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class _FormFinder(HTMLParser):
+    """Finds one <form id=...> in a page: its action and its hidden fields."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id = form_id
+        self.form: _Form | None = None
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form" and values.get("id") == self.form_id:
+            self.form, self._inside = _Form(values.get("action", "")), True
+        elif tag == "input" and self._inside and self.form is not None and values.get("type") == "hidden":
+            self.form.fields[values.get("name", "")] = values.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
+
+
+def _find(page: str, tag_id: str) -> _Form | None:
+    finder = _FormFinder(tag_id)
+    finder.feed(page)
+    return finder.form
+
+
+def _iframe_src(page: str) -> str | None:
+    class Finder(HTMLParser):
+        src: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "iframe" and self.src is None:
+                self.src = dict(attrs).get("src")
+
+    finder = Finder()
+    finder.feed(page)
+    return finder.src
+
+
+def install_demo_shop(env: Mapping[str, str], shop: str = DEMO_SHOP) -> str | None:
+    """Install the app on `shop` as a merchant would, over HTTP: the app's /auth/install, devshop's
+    approval page (its Install button), the app's /auth/callback, and devshop's admin page for the app.
+    Returns that admin page's URL; None (after a warning) when there is nothing to do yet."""
+    expected = admin_app_url(env, shop)
+    if expected is None:
+        print(f"! not installing {shop}: SHOPIFY_ADMIN_BASE_URL is not devshop's", flush=True)
+        return None
+    url = f"{env['APP_URL'].rstrip('/')}/auth/install?{urlencode({'shop': shop})}"
+    method, data = "GET", None
+    with requests.Session() as session:
+        session.trust_env = False  # every URL here is local: *_proxy variables must not apply
+        for step in range(INSTALL_MAX_STEPS):
+            try:
+                response = session.request(method, url, data=data, allow_redirects=False, timeout=INSTALL_TIMEOUT)
+            except requests.RequestException as err:
+                raise ServiceError(f"installing {shop}: {method} {url} failed: {err}") from err
+            if step == 0 and response.status_code == 404:
+                print(f"! not installing {shop}: the app answered 404 on /auth/install (no OAuth routes yet?)",
+                      flush=True)
+                return None
+            if response.is_redirect:
+                url, method, data = urljoin(url, response.headers["Location"]), "GET", None
+                continue
+            form = _find(response.text, APPROVE_FORM_ID) if response.status_code == 200 else None
+            if form is not None:  # devshop's approval page: press Install
+                url, method, data = urljoin(url, form.action), "POST", form.fields
+                continue
+            break
+        else:
+            raise ServiceError(f"installing {shop}: more than {INSTALL_MAX_STEPS} redirects, last {url}")
+        final = urlsplit(url)
+        if response.status_code != 200 or final.path != urlsplit(expected).path or shop not in response.text:
+            raise ServiceError(f"installing {shop}: the flow ended at {method} {url} with HTTP "
+                               f"{response.status_code}, not on the app's admin page {expected}: "
+                               f"{_compact(response.content)}")
+        _check_embedded_app(session, response.text)
+    print(f"✓ installed {shop} (open {expected})", flush=True)
+    return expected
+
+
+def _check_embedded_app(session: requests.Session, admin_page: str) -> None:
+    """Warn (only) when the app page the admin embeds does not load."""
+    src = _iframe_src(admin_page)
+    if not src:
+        print("! devshop's admin page has no app iframe", flush=True)
+        return
+    try:
+        response = session.get(src, allow_redirects=False, timeout=INSTALL_TIMEOUT)
+    except requests.RequestException as err:
+        print(f"! the embedded app page did not load: {err}", flush=True)
+        return
+    if response.status_code != 200:
+        print(f"! the embedded app page answered {response.status_code}: {urlsplit(src).path}", flush=True)
 
 
 def _is_set(env: Mapping[str, str], name: str) -> bool:
@@ -195,6 +315,9 @@ class DevStack:
             "--app-url", env["APP_URL"],
             "--api-key", env["SHOPIFY_API_KEY"],
             "--api-secret", env["SHOPIFY_API_SECRET"],
+            "--shop", DEMO_SHOP,
+            # The merchant's approval page in a browser; after_ready presses its Install button itself.
+            "--authorize-mode", "page",
         ]  # fmt: skip
 
     def release_argv(self) -> list[str]:
@@ -282,8 +405,10 @@ class DevStack:
         ]
         if self.env["APP_URL"].rstrip("/") != local:
             rows.append(("APP_URL", self.env["APP_URL"]))
+        admin = admin_app_url(self.env)
         rows += [
             ("devshop", self.urls.get("devshop", "-")),
+            *([("shop admin", admin)] if admin else []),
             ("meilisearch", f"{self.env['MEILI_URL']}  (key: MEILI_MASTER_KEY)"),
             ("redis", self.env["REDIS_URL"]),
         ]

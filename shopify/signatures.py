@@ -57,6 +57,16 @@ def oauth_message(pairs: Pairs) -> bytes:
     return "&".join(sorted(encoded)).encode()
 
 
+def oauth_message_encoded(pairs: Pairs) -> bytes:
+    """The same message as Shopify's JavaScript library builds it: keys sorted, every key and value
+    percent-encoded (URLSearchParams style, with space as %20 as Shopify documents)."""
+    grouped: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in {"hmac", "signature"}:
+            grouped[key] = value
+    return "&".join(f"{quote(k, safe='-_.*')}={quote(v, safe='-_.*')}" for k, v in sorted(grouped.items())).encode()
+
+
 def sign_oauth(pairs: Pairs, secret: str) -> str:
     return _hmac_sha256(secret, oauth_message(pairs)).hex()
 
@@ -70,8 +80,11 @@ def verify_oauth_hmac(pairs: Pairs, secrets: Iterable[str]) -> bool:
     keys = [key for key, _ in pairs if not key.endswith("[]")]
     if len(keys) != len(set(keys)):
         return False
-    message = oauth_message(pairs)
-    return any(_hex_matches(secret, message, given[0]) for secret in secrets)
+    # Shopify's Python and JavaScript libraries build the message differently; the two agree except
+    # on values holding characters such as `=` (a padded `host`). Either construction is an HMAC
+    # under our secret over every parameter, so accepting either never accepts an unsigned change.
+    messages = (oauth_message(pairs), oauth_message_encoded(pairs))
+    return any(_hex_matches(secret, message, given[0]) for secret in secrets for message in messages)
 
 
 # --- App proxy (`signature`) ------------------------------------------------------------------------

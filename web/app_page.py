@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -48,9 +50,17 @@ def app_page() -> Response | str:
             id_token=id_token,
         )
     )
-    # The admin frames this page: allow exactly Shopify's admin and this shop, nobody else.
-    response.headers["Content-Security-Policy"] = (
-        f"frame-ancestors https://{record.domain} https://admin.shopify.com;"
-    )
+    # The admin frames this page: allow exactly Shopify's admin and this shop (plus devshop's admin
+    # origin when running against the stand-in), nobody else.
+    ancestors = [f"https://{record.domain}", "https://admin.shopify.com"]
+    admin_origin = _origin(services.settings.shopify_admin_base_url.format(shop=record.domain))
+    if admin_origin not in ancestors:
+        ancestors.append(admin_origin)
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {' '.join(ancestors)};"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

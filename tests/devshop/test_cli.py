@@ -1,4 +1,4 @@
-"""python -m devshop: starts with one log line naming its URL and stops cleanly on SIGTERM."""
+"""python -m devshop: starts with one log line naming its URL, takes its settings as flags, stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "devshop", "--host", "127.0.0.1", "--port", "0", "--products", "25",
-         "--shop", "cli-shop.myshopify.com", "--api-secret", "cli-secret"],
+         "--shop", "cli-shop.myshopify.com", "--api-secret", "cli-secret", "--authorize-mode", "page",
+         "--webhook-timeout", "2.5", "--webhook-retry-schedule", "1,2.5"],
         cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -33,6 +34,9 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
         assert url, "no start-up line naming the URL"
         shops = requests.get(f"{url}/_devshop/shops", timeout=5).json()["shops"]
         assert shops[0]["shop"] == "cli-shop.myshopify.com" and shops[0]["products"] == 25
+        app = requests.get(f"{url}/_devshop/app", timeout=5).json()
+        assert app["authorize_mode"] == "page"
+        assert app["webhooks"]["timeout"] == 2.5 and app["webhooks"]["retry_schedule"] == [1.0, 2.5]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

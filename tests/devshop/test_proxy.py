@@ -185,6 +185,7 @@ def test_get_is_forwarded_signed_and_the_answer_filtered(storefront: DevShopCont
     assert answer.headers["X-Lumi-Feed"] == "new"
     assert answer.headers["Cache-Control"] == "public, max-age=60" and answer.headers["ETag"] == '"abc"'
     assert answer.headers["Content-Type"] == "application/json"
+    assert len(answer.raw.headers.getlist("Server")) == len(answer.raw.headers.getlist("Date")) == 1
 
 
 def test_bodies_and_methods_are_forwarded(storefront: DevShopControl, target: ProxyTarget) -> None:

@@ -46,7 +46,7 @@ def test_embedded_app_page_exchanges_the_session_token_for_an_offline_token(stac
     page = stack.http.get(f"{stack.url}/app", params={"shop": OTHER_SHOP, "embedded": "1", "id_token": id_token},
                           timeout=30)
     assert page.status_code == 200, page.text
-    assert "frame-ancestors https://other-shop.myshopify.com https://admin.shopify.com" in page.headers[
+    assert "frame-ancestors https://other-shop.myshopify.com https://admin.shopify.com " in page.headers[
         "Content-Security-Policy"]
     record = stack.services.shops.require(OTHER_SHOP)
     assert record.token_expires_at is not None

@@ -108,3 +108,15 @@ def test_every_comparison_is_constant_time() -> None:
     source = inspect.getsource(sig)
     assert source.count("hmac.compare_digest(") >= 2
     assert " == given" not in source and "== signature" not in source
+
+
+def test_oauth_accepts_the_javascript_librarys_encoding_of_padded_host() -> None:
+    # `host` is base64 and may end in `=`; Shopify's JS library percent-encodes it, its Python one does not.
+    pairs = [("code", "c"), ("host", "b3RoZXIubXlzaG9waWZ5LmNvbS9hZG1pbg=="), ("shop", "other.myshopify.com"),
+             ("state", "s"), ("timestamp", "1700000000")]
+    encoded = hmac.new(SECRET.encode(), sig.oauth_message_encoded(pairs), hashlib.sha256).hexdigest()
+    assert b"host=b3RoZXIubXlzaG9waWZ5LmNvbS9hZG1pbg%3D%3D" in sig.oauth_message_encoded(pairs)
+    assert sig.verify_oauth_hmac([*pairs, ("hmac", encoded)], [SECRET])
+    assert sig.verify_oauth_hmac([*pairs, ("hmac", sig.sign_oauth(pairs, SECRET))], [SECRET])
+    tampered = [(k, "other" if k == "code" else v) for k, v in pairs]
+    assert not sig.verify_oauth_hmac([*tampered, ("hmac", encoded)], [SECRET])
