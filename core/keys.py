@@ -88,3 +88,53 @@ def health_probe() -> str:
     """A throwaway key /readyz may write to prove Redis accepts writes."""
     return f"{PREFIX}:health:probe"
 
+
+# --- Catalogue index --------------------------------------------------------------------------------
+
+
+def sync_record(shop_domain: str) -> str:
+    """Hash: the shop's current/last sync job record (status, phase, cursor, counts, times). 7-day TTL."""
+    return f"{PREFIX}:sync:{shop_domain}"
+
+
+def sync_lock(shop_domain: str) -> str:
+    """One sync per shop; held with a short TTL renewed by the running job, so a dead worker frees it."""
+    return f"{PREFIX}:lock:sync:{shop_domain}"
+
+
+SYNC_LOCK_TTL = 10  # seconds; the running sync renews it every few seconds
+
+
+def index_state(shop_domain: str) -> str:
+    """Hash: the live generation, last completed sync time and last error of the shop's index."""
+    return f"{PREFIX}:index:{shop_domain}"
+
+
+def index_touched(shop_domain: str) -> str:
+    """Set of product ids changed by webhooks while a sync runs; re-fetched when the sync ends."""
+    return f"{PREFIX}:index:touched:{shop_domain}"
+
+
+def index_tombstones(shop_domain: str) -> str:
+    """Hash product id → deletion time: products deleted by webhook that an older sync page must not revive."""
+    return f"{PREFIX}:index:tombstones:{shop_domain}"
+
+
+TOMBSTONE_TTL = 24 * 3600
+
+
+def index_pending(shop_domain: str) -> str:
+    """Set of product ids with an update job queued: a burst of webhooks for one product is one fetch."""
+    return f"{PREFIX}:index:pending:{shop_domain}"
+
+
+def sales_signals(shop_domain: str) -> str:
+    """Hash product id → "units_7d,units_30d" (counts only: no order, customer or price detail)."""
+    return f"{PREFIX}:signals:{shop_domain}"
+
+
+SIGNALS_TTL = 2 * 24 * 3600  # recomputed nightly; stale counts vanish rather than linger
+
+# Workers look for abandoned syncs (killed worker, expired lock) at most this often, one at a time.
+RESUME_CHECK_LOCK = f"{PREFIX}:lock:resume-check"
+RESUME_CHECK_INTERVAL = 5

@@ -484,8 +484,8 @@ class Catalogue:
             updated_at=updated, published_at=published, collections=collections,
         )
 
-    def _generate_product(self, index: int) -> Product:
-        core = self._core(index)
+    def _generate_product(self, index: int, core: ProductCore | None = None) -> Product:
+        core = core if core is not None else self._core(index)
         rng = rng_for(self.seed, "detail", index)
         ptype = next(t for t in PRODUCT_TYPES if t.name == core.product_type)
         options, combos = _options(rng, ptype)
@@ -532,6 +532,10 @@ class Catalogue:
         return Product(**vars(core), description_html=_description(rng, core.title),
                        options=options, variants=tuple(variants), images=images)
 
+    def streaming(self) -> StreamingCatalogue:
+        """A view for long scans (bulk exports): same records, generated without touching the LRU caches."""
+        return StreamingCatalogue(self)
+
     def _generate_collection(self, c: int) -> Collection:
         rng = rng_for(self.seed, "collection", c)
         title, sort_order = COLLECTIONS[c]
@@ -547,6 +551,64 @@ class Catalogue:
             description_html=f"<p>{title} — {SENTENCES[c % len(SENTENCES)]}</p>",
             updated_at=EPOCH + timedelta(days=30 + 7 * c, seconds=rng.randrange(86400)), image=image,
         )
+
+
+class StreamingCatalogue:
+    """The catalogue read without its LRU caches, so a scan of every product neither evicts the records hot for
+    ordinary requests nor grows the process: only the last few records are remembered (a filter and the node
+    resolving one product ask for it twice). Everything else is the wrapped catalogue's."""
+
+    RECENT = 256
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self._cores: dict[int, ProductCore] = {}
+        self._products: dict[int, Product] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.catalogue, name)
+
+    def core(self, index: int) -> ProductCore | None:
+        cat = self.catalogue
+        overlay = cat._overlay
+        if index in overlay.products:
+            return overlay.products[index]
+        if not cat.exists(index):
+            return None
+        core = self._cores.get(index)
+        if core is None:
+            if len(self._cores) >= self.RECENT:
+                self._cores.clear()
+            core = self._cores[index] = cat._generate_core(index)
+        return core
+
+    def product(self, index: int) -> Product | None:
+        cat = self.catalogue
+        overlay = cat._overlay
+        if index in overlay.products:
+            return overlay.products[index]
+        if not cat.exists(index):
+            return None
+        product = self._products.get(index)
+        if product is None:
+            if len(self._products) >= self.RECENT:
+                self._products.clear()
+            core = self.core(index)
+            assert core is not None
+            product = self._products[index] = cat._generate_product(index, core)
+        return product
+
+    def live_core(self, index: int) -> ProductCore:
+        core = self.core(index)
+        if core is None:
+            raise KeyError(index)
+        return core
+
+    def live_product(self, index: int) -> Product:
+        product = self.product(index)
+        if product is None:
+            raise KeyError(index)
+        return product
 
 
 def _title(rng: random.Random, ptype: ProductType) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from graphql import GraphQLResolveInfo
@@ -38,6 +38,9 @@ from devshop.orders import Fulfillment, LineItem, Order
 from devshop.paging import Page, PageError, Segment, list_segment, paginate
 from devshop.shops import Shop
 
+if TYPE_CHECKING:
+    from devshop.bulk import BulkOperation, BulkOperations
+
 DEFAULT_COUNT_LIMIT = 10_000  # count fields cap here unless `limit: null` (changelog 2025-05 "uncapped counts")
 GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(?:\?.*)?$")
 INVENTORY_NAMES = ("available", "on_hand", "committed", "incoming", "reserved", "damaged",
@@ -58,6 +61,12 @@ class Ctx:
     emit: Callable[[str, dict[str, Any]], None]
     now: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0)
     search: list[dict[str, Any]] = field(default_factory=list)
+    bulk: BulkOperations | None = None  # the process's bulk operations (bulkOperationRunQuery and friends)
+    base_url: str = ""  # scheme://host[:port] the client called, for URLs devshop serves itself (bulk results)
+    # Bulk exports: list-backed connections (variants, media, collections...) answer every item at once,
+    # ignoring first/last, and the catalogue is read through a cache-free view.
+    unbounded: bool = False
+    catalogue_view: Any = None
 
     def can(self, scope: str) -> bool:
         if scope in self.scopes:
@@ -70,6 +79,8 @@ class Ctx:
 
     @property
     def catalogue(self) -> Catalogue:
+        if self.catalogue_view is not None:
+            return cast(Catalogue, self.catalogue_view)
         return self.shop.catalogue
 
 
@@ -134,6 +145,10 @@ def run_page(ctx: Ctx, info: GraphQLResolveInfo, segments: list[Segment], match:
 
 def list_connection(ctx: Ctx, info: GraphQLResolveInfo, items: list[Any], key: Callable[[Any], tuple],
                     wrap: Callable[[Any], Any], kw: dict[str, Any], sort: str) -> dict[str, Any]:
+    if ctx.unbounded:  # a bulk export: every item, in the connection's order, no cursors
+        nodes = [wrap(item) for item in sorted(items, key=key, reverse=bool(kw.get("reverse")))]
+        return {"edges": [{"cursor": None, "node": n} for n in nodes], "nodes": nodes,
+                "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None}}
     segment, _ = list_segment(items, key)
     page = run_page(ctx, info, [segment], lambda ref: True, sort, kw)
     return connection(page, lambda ref: wrap(items[ref]))
@@ -975,6 +990,7 @@ class QueryRoot:
             "Location": lambda: self.location(info, id),
             "Shop": lambda: shop_node(self.ctx) if int(m.group(2)) == self.ctx.shop.id else None,
             "MediaImage": lambda: self._media(int(m.group(2))),
+            "BulkOperation": lambda: self._bulk_operation(int(m.group(2))),
         }
         lookup = lookups.get(kind)
         return lookup() if lookup else None
@@ -984,6 +1000,17 @@ class QueryRoot:
             raise user_error("The input array size of 251 is greater than the maximum allowed of 250.",
                              "MAX_INPUT_SIZE_EXCEEDED")
         return [self.node(info, i) for i in ids]
+
+    # bulk operations (the app's own; no scope needed to read them)
+    def currentBulkOperation(self, info: GraphQLResolveInfo, type: str = "QUERY") -> dict[str, Any] | None:
+        bulk = self.ctx.bulk
+        op = bulk.current(self.ctx.shop.domain, type) if bulk is not None else None
+        return bulk_operation_node(op) if op else None
+
+    def _bulk_operation(self, number: int) -> dict[str, Any] | None:
+        bulk = self.ctx.bulk
+        op = bulk.get(self.ctx.shop.domain, number) if bulk is not None else None
+        return bulk_operation_node(op) if op else None
 
     def _media(self, media_id: int) -> MediaImageNode | None:
         from devshop.catalogue import MEDIA_ID_BASE, MEDIA_SLOTS
@@ -995,11 +1022,38 @@ class QueryRoot:
         return MediaImageNode(image, product) if image and product else None
 
 
+def bulk_operation_node(op: BulkOperation) -> dict[str, Any]:
+    """A BulkOperation as GraphQL answers it: one consistent snapshot, counters as UnsignedInt64 strings."""
+    snap = op.snapshot()
+    return {
+        "__typename": "BulkOperation", "id": gid("BulkOperation", snap.number), "status": snap.status,
+        "errorCode": snap.error_code, "createdAt": iso(snap.created_at), "completedAt": iso(snap.completed_at),
+        "objectCount": str(snap.object_count), "rootObjectCount": str(snap.root_object_count),
+        "fileSize": None if snap.file_size is None else str(snap.file_size), "url": snap.url,
+        "partialDataUrl": snap.partial_data_url, "query": snap.query, "type": snap.type,
+    }
+
+
 class MutationRoot:
-    """Writes to the shop's catalogue overlay; each fires the webhooks Shopify would."""
+    """Writes to the shop's catalogue overlay; each fires the webhooks Shopify would. The bulk operation
+    mutations change no merchant data: they start or stop a read-only export."""
 
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
+
+    def _bulk(self) -> BulkOperations:
+        if self.ctx.bulk is None:
+            raise user_error("Bulk operations are not available here.", "INTERNAL_SERVER_ERROR")
+        return self.ctx.bulk
+
+    def bulkOperationRunQuery(self, info: GraphQLResolveInfo, query: str) -> dict[str, Any]:
+        op, errors = self._bulk().run_query(self.ctx, query, info.schema)
+        return {"bulkOperation": bulk_operation_node(op) if op else None, "userErrors": errors}
+
+    def bulkOperationCancel(self, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
+        number = parse_gid(id, "BulkOperation")
+        op, errors = self._bulk().cancel(self.ctx.shop.domain, number)
+        return {"bulkOperation": bulk_operation_node(op) if op else None, "userErrors": errors}
 
     def _product_payload(self, product: Product | None, errors: list[dict[str, Any]],
                          with_shop: bool = True) -> dict[str, Any]:

@@ -1,23 +1,27 @@
-"""Catalogue webhooks. The index is built by the catalogue issue; until then deliveries are recorded only."""
+"""Catalogue webhook jobs: turn a delivery into an index update (see jobs.catalogue)."""
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
-log = logging.getLogger(__name__)
-
-
-def product_changed(shop: str, product_id: int | None = None, updated_at: str | None = None) -> dict[str, object]:
-    log.info("product change recorded (catalogue index not built yet)", extra={"shop": shop, "product_id": product_id})
-    return {"shop": shop, "product_id": product_id, "indexed": False}
+from jobs import catalogue
+from jobs.context import services
 
 
-def product_deleted(shop: str, product_id: int | None = None, updated_at: str | None = None) -> dict[str, object]:
-    log.info("product deletion recorded (index not built yet)", extra={"shop": shop, "product_id": product_id})
-    return {"shop": shop, "product_id": product_id, "indexed": False}
+def product_changed(shop: str, product_id: int | None = None, updated_at: str | None = None) -> dict[str, Any]:
+    if not product_id:
+        return {"skipped": "no product id"}
+    return {"queued": catalogue.queue_product_refresh(services(), shop, int(product_id))}
 
 
-def inventory_changed(shop: str, inventory_item_id: int | None = None,
-                      updated_at: str | None = None) -> dict[str, object]:
-    log.info("inventory change recorded (catalogue index not built yet)", extra={"shop": shop})
-    return {"shop": shop, "inventory_item_id": inventory_item_id, "indexed": False}
+def product_deleted(shop: str, product_id: int | None = None, updated_at: str | None = None) -> dict[str, Any]:
+    if not product_id:
+        return {"skipped": "no product id"}
+    return catalogue.delete_product(shop, int(product_id))
+
+
+def inventory_changed(shop: str, inventory_item_id: int | None = None, updated_at: str | None = None
+                      ) -> dict[str, Any]:
+    if not inventory_item_id:
+        return {"skipped": "no inventory item id"}
+    return catalogue.inventory_changed(shop, int(inventory_item_id))

@@ -32,6 +32,20 @@ class LumiWorker(Worker):
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         super().heartbeat(timeout, pipeline)
         worker_registration.register(self, pipeline)
+        if pipeline is None:
+            self._resume_abandoned_syncs()
+
+    def _resume_abandoned_syncs(self) -> None:
+        """A sync whose worker was killed holds an expired lock: queue it again, from its saved cursor."""
+        from jobs.context import services
+        from jobs.sync import resume_abandoned
+
+        try:
+            # One worker looks at a time, at most every few seconds.
+            if self.connection.set(keys.RESUME_CHECK_LOCK, self.name, nx=True, ex=keys.RESUME_CHECK_INTERVAL):
+                resume_abandoned(services())
+        except Exception:  # noqa: BLE001 - a failed check must never stop the worker; it runs again soon
+            log.exception("resume check failed")
 
 
 def build_worker(settings_env: dict[str, str] | None = None) -> Worker:

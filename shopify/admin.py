@@ -21,6 +21,7 @@ from shopify.errors import (
     ShopifyThrottled,
     ShopifyUnavailable,
 )
+from shopify.queries import BULK_RUN, BULK_STATUS
 from shopify.throttle import (
     SINGLE_QUERY_MAX_COST,
     ThrottleState,
@@ -245,6 +246,23 @@ class AdminClient:
         finally:
             self._finish_call(operation, outcome, started, retries, throttle_waits, call_cost)
 
+    def start_bulk_query(self, inner_query: str) -> str:
+        """Start a bulk export of `inner_query` (a read-only query document); returns the operation's id."""
+        data = self.execute(BULK_RUN, {"query": inner_query})
+        payload = data.get("bulkOperationRunQuery") or {}
+        errors = payload.get("userErrors") or []
+        if errors or not payload.get("bulkOperation"):
+            reasons = [{"message": str(e.get("message"))} for e in errors] or [{"message": "no bulk operation"}]
+            raise ShopifyGraphQLError(reasons, shop=self.shop)
+        return str(payload["bulkOperation"]["id"])
+
+    def bulk_status(self, operation_id: str) -> dict[str, Any]:
+        """The bulk operation's status, counts and result URLs."""
+        node = self.execute(BULK_STATUS, {"id": operation_id}).get("node")
+        if not node:
+            raise ShopifyNotFound(f"bulk operation {operation_id} not found", shop=self.shop, status=404)
+        return dict(node)
+
     def paginate(
         self,
         query: str,
@@ -454,10 +472,15 @@ def connection_nodes(connection: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _check_read_only(query: str) -> str | None:
-    """Raise ValueError unless every operation in `query` is a query; returns the first operation's name."""
+    """Raise ValueError unless every operation in `query` is a query; returns the first operation's name.
+
+    The single exception is the exact text of `queries.BULK_RUN`, which starts a read-only bulk export.
+    """
     types = operation_types(query)
     if not types:
         raise ValueError("the GraphQL document has no operation")
+    if query == BULK_RUN:
+        return "BulkRun"
     refused = sorted({kind for kind in types if kind != "query"})
     if refused:
         raise ValueError(

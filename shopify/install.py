@@ -118,6 +118,11 @@ def _store(services: Services, shop: str, tokens: TokenSet) -> ShopRecord:
         # An install that cannot do its job is refused, not half-made.
         needed = ", ".join(missing)
         raise InstallError(403, "missing_scopes", f"Lumi needs these scopes, which were not granted: {needed}.")
+    first_install = services.shops.get(shop) is None
     record = services.shops.install(shop, tokens)
     log.info("shop installed", extra={"shop": shop, "expiring": tokens.expires_at is not None})
+    if first_install:
+        from jobs.sync import request_sync  # the first catalogue sync starts with the install
+
+        request_sync(services, shop, reason="install")
     return record

@@ -29,11 +29,9 @@ query ShopInfo {
 # 4 products under the 1,000-point single-query limit. V = 20 (64 points) covers ordinary size x colour
 # grids and allows PRODUCTS_PAGE_SIZE products per page; feeds use the product-level price ranges and
 # totalInventory for the rest, and `variants.pageInfo` tells the indexer a product has more variants.
-PRODUCTS_PAGE = """
-query ProductsPage($first: Int!, $after: String, $query: String) {
-  products(first: $first, after: $after, query: $query, sortKey: ID) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
+def _product_fields(collections: str, variants: str) -> str:
+    """The catalogue fields the index needs, with the nested connections written as given."""
+    return f"""
       id
       title
       handle
@@ -46,38 +44,62 @@ query ProductsPage($first: Int!, $after: String, $query: String) {
       createdAt
       totalInventory
       onlineStoreUrl
-      priceRangeV2 {
-        minVariantPrice { amount currencyCode }
-        maxVariantPrice { amount currencyCode }
-      }
-      compareAtPriceRange {
-        minVariantCompareAtPrice { amount currencyCode }
-        maxVariantCompareAtPrice { amount currencyCode }
-      }
-      featuredMedia {
+      priceRangeV2 {{
+        minVariantPrice {{ amount currencyCode }}
+        maxVariantPrice {{ amount currencyCode }}
+      }}
+      compareAtPriceRange {{
+        minVariantCompareAtPrice {{ amount currencyCode }}
+        maxVariantCompareAtPrice {{ amount currencyCode }}
+      }}
+      featuredMedia {{
         id
         alt
         mediaContentType
-        preview { image { url width height altText } }
-      }
-      collections(first: 10) {
-        nodes { id handle title }
-      }
-      variants(first: 20) {
-        pageInfo { hasNextPage }
-        nodes {
-          id
-          title
-          price
-          compareAtPrice
-          inventoryQuantity
-          availableForSale
-          selectedOptions { name value }
-        }
-      }
-    }
-  }
-}
+        preview {{ image {{ url width height altText }} }}
+      }}
+      {collections}
+      {variants}"""
+
+
+_variant_fields = "id title price compareAtPrice inventoryQuantity availableForSale selectedOptions { name value }"
+_paged_fields = _product_fields(
+    "collections(first: 10) { nodes { id handle title } }",
+    f"variants(first: 20) {{ pageInfo {{ hasNextPage }} nodes {{ {_variant_fields} }} }}",
+)
+
+PRODUCTS_PAGE = f"""
+query ProductsPage($first: Int!, $after: String, $query: String) {{
+  products(first: $first, after: $after, query: $query, sortKey: ID) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{{_paged_fields}
+    }}
+  }}
+}}
+"""
+
+# One product, for webhook-driven updates (the webhook payload is REST-shaped and may be truncated).
+PRODUCT_BY_ID = f"""
+query ProductById($id: ID!) {{
+  product(id: $id) {{{_paged_fields}
+  }}
+}}
+"""
+
+# The bulk-operation document for large catalogues: no `first:` inside, edges/node form, every variant and
+# collection as its own JSONL line with `__parentId` (joined back to the product by the sync).
+PRODUCTS_BULK = f"""
+{{
+  products(query: "status:active published_status:published") {{
+    edges {{
+      node {{{_product_fields(
+        "collections { edges { node { id handle title } } }",
+        f"variants {{ edges {{ node {{ {_variant_fields} }} }} }}",
+    )}
+      }}
+    }}
+  }}
+}}
 """
 
 # Products per PRODUCTS_PAGE request: 2 + 12 * 64 = 770 requested points, under the 1,000 single-query
@@ -143,6 +165,57 @@ query OrderByName($query: String!) {
         trackingInfo(first: 5) { company number url }
       }
     }
+  }
+}
+"""
+
+# Which product an inventory item belongs to (inventory_levels/update webhooks name only the item).
+INVENTORY_ITEM_PRODUCT = """
+query InventoryItemProduct($id: ID!) {
+  inventoryItem(id: $id) {
+    id
+    variant { id product { id } }
+  }
+}
+"""
+
+# Units sold per product for ranking signals: one page of recent orders' line items, counts only
+# (no customer, address or price field is requested). $query e.g. "created_at:>='2026-10-24T00:00:00Z'".
+# 10 line items per order keeps a 40-order page at ~922 points; larger orders are undercounted (a ranking
+# signal, not accounting).
+ORDERS_SALES_PAGE = """
+query OrdersSalesPage($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: CREATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      createdAt
+      cancelledAt
+      lineItems(first: 10) {
+        nodes { quantity product { id } }
+      }
+    }
+  }
+}
+"""
+
+ORDERS_SALES_PAGE_SIZE = 40
+
+# Start a bulk query: the only mutation Lumi sends, and only through AdminClient.start_bulk_query, which
+# sends exactly this text. It starts a read-only export of the catalogue and changes no merchant data.
+BULK_RUN = """
+mutation BulkRun($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+# A bulk operation's progress and result location.
+BULK_STATUS = """
+query BulkStatus($id: ID!) {
+  node(id: $id) {
+    ... on BulkOperation { id status errorCode objectCount rootObjectCount fileSize url partialDataUrl }
   }
 }
 """

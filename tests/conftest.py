@@ -275,10 +275,12 @@ def stack(make_stack) -> Stack:  # type: ignore[no-untyped-def]
 
 
 def redis_snapshot(client: redis.Redis) -> dict[str, object]:
-    """Every key with its type and value, to prove a refused request wrote nothing."""
+    """Every key with its type and value, to prove a refused request wrote nothing (RQ's values are bytes)."""
+    kwargs = client.connection_pool.connection_kwargs
+    client = redis.Redis(host=kwargs["host"], port=kwargs["port"], db=kwargs.get("db", 0))
     snapshot: dict[str, object] = {}
     for key in sorted(client.scan_iter(count=1000)):
-        kind = client.type(key)
+        kind = client.type(key).decode()
         if kind == "string":
             value: object = client.get(key)
         elif kind == "hash":
@@ -291,5 +293,5 @@ def redis_snapshot(client: redis.Redis) -> dict[str, object]:
             value = client.lrange(key, 0, -1)
         else:
             value = kind
-        snapshot[key] = value
+        snapshot[key.decode()] = value
     return snapshot

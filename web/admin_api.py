@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, g, request
 
+from core import keys
 from shopify.shop_settings import SettingsError
 from shopify.shops import ShopNotFound, ShopRecord
 from web.errors import APIError
@@ -67,3 +68,41 @@ def patch_settings() -> dict[str, Any]:
     except ShopNotFound:
         raise APIError(404, "shop_not_installed", "Lumi is not installed on this shop.") from None
     return {"settings": record.settings, "settings_version": record.settings_version}
+
+
+@bp.get("/index")
+def index_status() -> dict[str, Any]:
+    """The catalogue index: the sync's state, phase, progress and ETA, documents indexed, last sync."""
+    from feeds.writer import ShopIndex
+    from jobs.sync import progress, read_record
+
+    _record()
+    services = get_services()
+    state = services.redis.hgetall(keys.index_state(g.shop))
+    try:
+        documents: int | None = ShopIndex(services.meili, g.shop).count()
+    except Exception:  # noqa: BLE001 - the page still shows progress when Meilisearch is down
+        documents = None
+    last = state.get("last_completed_at")
+    return {
+        "index": {
+            **progress(read_record(services.redis, g.shop)),
+            "documents": documents,
+            "generation": int(state.get("generation") or 0),
+            "last_completed_at": float(last) if last else None,
+            "last_error": state.get("last_error") or None,
+        }
+    }
+
+
+@bp.post("/index/rebuild")
+def rebuild_index() -> tuple[dict[str, Any], int]:
+    from jobs.sync import SyncAlreadyRunning, progress, request_sync
+
+    _record()
+    try:
+        record = request_sync(get_services(), g.shop, reason="merchant", exclusive=True)
+    except SyncAlreadyRunning as err:
+        raise APIError(409, "sync_running", "A rebuild is already running.",
+                       details={"index": progress(err.record)}) from None
+    return {"index": progress(record)}, 202

@@ -54,3 +54,37 @@ def purge(shop: str, categories: tuple[str, ...]) -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(lumi)
+
+
+@lumi.command("sync")
+@click.argument("shop")
+@click.option("--watch/--no-watch", default=True, help="follow the sync with a progress bar (default)")
+def sync(shop: str, watch: bool) -> None:
+    """Start (or join) a full catalogue sync for SHOP and show its progress."""
+    import time
+
+    from jobs.sync import progress, read_record, request_sync
+
+    services = get_services()
+    domain = _shop(shop)
+    record = request_sync(services, domain, reason="operator")
+    click.echo(f"{domain}: sync {record.get('status')} (generation {record.get('generation')})")
+    if not watch:
+        return
+    shown = 0
+    with click.progressbar(length=1, label="indexing", show_eta=True, show_pos=True) as bar:
+        while True:
+            state = progress(read_record(services.redis, domain))
+            if state["total"] and bar.length != state["total"]:
+                bar.length = state["total"]
+            if state["done"] > shown:
+                bar.update(state["done"] - shown)
+                shown = state["done"]
+            bar.label = f"{state['phase'] or 'queued'}"
+            if state["state"] in ("completed", "failed"):
+                break
+            time.sleep(0.5)
+    final = progress(read_record(services.redis, domain))
+    if final["state"] == "failed":
+        raise click.ClickException(f"sync failed: {final['error']}")
+    click.echo(f"{domain}: {final['done']} products indexed")

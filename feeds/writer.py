@@ -1,0 +1,102 @@
+"""Writes to the shared products index for one shop; every query is filtered on `shop`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import meilisearch
+
+from feeds.documents import document_uid
+from feeds.index import PRODUCTS_INDEX, wait
+
+_FIELDS = ["uid", "product_id", "available", "back_in_stock_at", "updated_at", "generation"]
+
+
+def shop_filter(shop: str) -> str:
+    # json.dumps quotes safely; shop domains are validated anyway ([a-z0-9-] + .myshopify.com).
+    return f"shop = {json.dumps(shop)}"
+
+
+class ShopIndex:
+    def __init__(self, client: meilisearch.Client, shop: str) -> None:
+        self.client = client
+        self.shop = shop
+        self.index = client.index(PRODUCTS_INDEX)
+
+    def existing(self, product_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """What the index holds now for these products (a few small fields), by product id."""
+        ids = sorted(set(product_ids))
+        if not ids:
+            return {}
+        result = self.index.get_documents(
+            {"filter": f"{shop_filter(self.shop)} AND product_id IN [{', '.join(map(str, ids))}]",
+             "fields": _FIELDS, "limit": len(ids)}
+        )
+        return {doc.product_id: dict(doc) for doc in result.results}  # type: ignore[attr-defined]
+
+    def submit(self, documents: list[dict[str, Any]]) -> int | None:
+        """Start indexing a batch; returns the task uid to wait for (None when there is nothing to write)."""
+        if not documents:
+            return None
+        return int(self.index.add_documents(documents, primary_key="uid").task_uid)
+
+    def submit_generation_bump(self, product_ids: Iterable[int], generation: int) -> int | None:
+        """Keep newer documents (written by webhooks during a sync) in the new generation."""
+        docs = [{"uid": document_uid(self.shop, pid), "generation": generation} for pid in product_ids]
+        if not docs:
+            return None
+        return int(self.index.update_documents(docs, primary_key="uid").task_uid)
+
+    def wait(self, task_uid: int | None) -> None:
+        if task_uid is not None:
+            wait(self.client, task_uid)
+
+    def delete_older_generations(self, generation: int) -> None:
+        """One filtered delete: what the finished sync did not see is gone from the catalogue."""
+        task = self.index.delete_documents(filter=f"{shop_filter(self.shop)} AND generation < {int(generation)}")
+        wait(self.client, task.task_uid)
+
+    def delete_products(self, product_ids: Iterable[int]) -> None:
+        uids = [document_uid(self.shop, pid) for pid in product_ids]
+        if uids:
+            wait(self.client, self.index.delete_documents(uids).task_uid)
+
+    def count(self) -> int:
+        # Not a search: its hit count is capped by maxTotalHits; the documents route counts exactly.
+        return int(self.index.get_documents({"filter": shop_filter(self.shop), "limit": 1, "fields": ["uid"]}).total)
+
+    def purge(self) -> int:
+        before = self.count()
+        wait(self.client, self.index.delete_documents(filter=shop_filter(self.shop)).task_uid)
+        return before
+
+
+def _register() -> None:
+    from meilisearch.errors import MeilisearchApiError
+
+    from core.purge import DataStore, register
+    from core.services import Services
+    from feeds.index import IndexTaskFailed
+
+    def purge(services: Services, shop: str) -> int:
+        try:
+            return ShopIndex(services.meili, shop).purge()
+        except (MeilisearchApiError, IndexTaskFailed) as err:
+            if getattr(err, "code", None) == "index_not_found":
+                return 0
+            raise
+
+    def inventory(services: Services, shop: str) -> dict[str, int]:
+        try:
+            count = ShopIndex(services.meili, shop).count()
+        except MeilisearchApiError:
+            return {}
+        return {f"meilisearch:{PRODUCTS_INDEX} ({shop_filter(shop)})": count} if count else {}
+
+    register(DataStore("product-index", "products", "indexed products (public catalogue data) in Meilisearch",
+                       purge, inventory))
+
+
+_register()

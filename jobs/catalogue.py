@@ -1,0 +1,88 @@
+"""Webhook-driven index updates: a changed product is re-read from Shopify and rewritten within seconds.
+
+The webhook handler queues one job per product (a burst of deliveries for the same product is one
+fetch: `core.keys.index_pending`); the job reads the product by id (webhook payloads are REST-shaped
+and may be truncated) and writes it in the generation a running sync will keep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+
+from core import keys
+from core.services import Services
+from feeds.documents import is_listed, product_id
+from feeds.writer import ShopIndex
+from jobs.context import services as default_services
+from jobs.queues import enqueue
+from jobs.sync import _signals, _submit, read_record
+from shopify import queries
+
+log = logging.getLogger(__name__)
+
+
+def queue_product_refresh(ctx: Services, shop: str, pid: int) -> bool:
+    """Queue a refresh of one product unless one is already queued (returns whether one was queued)."""
+    if not ctx.redis.sadd(keys.index_pending(shop), pid):
+        return False
+    ctx.redis.expire(keys.index_pending(shop), keys.JOB_RECORD_TTL)
+    _mark_touched(ctx.redis, shop, pid)
+    enqueue(ctx.queue_redis, keys.QUEUE_WEBHOOKS, "jobs.catalogue.refresh_product", args=(shop, pid),
+            job_id=f"product-{shop.removesuffix('.myshopify.com')}-{pid}-{int(time.time() * 1000)}")
+    return True
+
+
+def _mark_touched(client: redis.Redis, shop: str, pid: int) -> None:
+    if read_record(client, shop).get("status") in ("queued", "running"):
+        client.sadd(keys.index_touched(shop), pid)
+        client.expire(keys.index_touched(shop), keys.JOB_RECORD_TTL)
+
+
+def _generation(client: redis.Redis, shop: str) -> int:
+    record = read_record(client, shop)
+    live = int(client.hget(keys.index_state(shop), "generation") or 0)
+    if record.get("status") in ("queued", "running"):
+        return max(live, int(record.get("generation") or 0))
+    return live
+
+
+def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[str, Any]:
+    ctx = ctx or default_services()
+    ctx.redis.srem(keys.index_pending(shop), pid)  # from here on, a new webhook queues a new refresh
+    if not ctx.shops.is_installed(shop):
+        return {"skipped": "not installed"}
+    client = ctx.tokens.admin_client(shop)
+    product = client.execute(queries.PRODUCT_BY_ID, {"id": f"gid://shopify/Product/{pid}"}).get("product")
+    index = ShopIndex(ctx.meili, shop)
+    if product is None or not is_listed(product):
+        index.delete_products([pid])
+        return {"shop": shop, "product_id": pid, "action": "removed"}
+    index.wait(_submit(ctx, index, shop, [product], _generation(ctx.redis, shop), _signals(ctx.redis, shop)))
+    return {"shop": shop, "product_id": pid, "action": "indexed"}
+
+
+def delete_product(shop: str, pid: int, ctx: Services | None = None) -> dict[str, Any]:
+    ctx = ctx or default_services()
+    with ctx.redis.pipeline() as pipe:
+        pipe.hset(keys.index_tombstones(shop), str(pid), repr(time.time()))
+        pipe.expire(keys.index_tombstones(shop), keys.TOMBSTONE_TTL)
+        pipe.execute()
+    ShopIndex(ctx.meili, shop).delete_products([pid])
+    return {"shop": shop, "product_id": pid, "action": "deleted"}
+
+
+def inventory_changed(shop: str, inventory_item_id: int, ctx: Services | None = None) -> dict[str, Any]:
+    ctx = ctx or default_services()
+    client = ctx.tokens.admin_client(shop)
+    item = client.execute(queries.INVENTORY_ITEM_PRODUCT,
+                          {"id": f"gid://shopify/InventoryItem/{inventory_item_id}"}).get("inventoryItem")
+    variant = (item or {}).get("variant") or {}
+    product = variant.get("product") or {}
+    if not product.get("id"):
+        return {"skipped": "unknown inventory item"}
+    queued = queue_product_refresh(ctx, shop, product_id(product["id"]))
+    return {"shop": shop, "product_id": product_id(product["id"]), "queued": queued}

@@ -1,0 +1,385 @@
+"""Full catalogue sync: Shopify → Meilisearch, one generation at a time, resumable, one per shop.
+
+A sync writes every listed product with a new generation number (documents are replaced in place,
+so readers never see a half-empty shop), then removes what the new generation did not see in one
+filtered delete. The job record (shop, status, phase, cursor, counts, times) is saved after every
+page whose documents Meilisearch has indexed, so a new worker resumes where a killed one stopped.
+Above `BULK_THRESHOLD` products the catalogue comes from a bulk operation (Shopify stops cursor
+pagination at 25,000 objects) streamed from its JSONL file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+import requests
+from rq import Queue
+
+from core import keys
+from core.services import Services
+from feeds.documents import is_listed, product_id, to_document
+from feeds.writer import ShopIndex
+from jobs.context import services as default_services
+from jobs.signals import compute_sales_signals
+from shopify import queries
+from shopify.admin import AdminClient, connection_nodes
+
+log = logging.getLogger(__name__)
+
+LISTED_QUERY = "status:active published_status:published"
+BULK_THRESHOLD = 20_000  # products; above it a bulk operation replaces cursor paging (limit: 25,000 objects)
+BATCH_SIZE = 500  # documents per Meilisearch write in bulk mode (paged mode writes one page at a time)
+BULK_POLL_SECONDS = 1.0
+ACTIVE = ("queued", "running")
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class SyncAlreadyRunning(RuntimeError):
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__("a sync is already running for this shop")
+        self.record = record
+
+
+# --- job records ---------------------------------------------------------------------------------------
+
+
+def read_record(client: redis.Redis, shop: str) -> dict[str, Any]:
+    raw = client.hgetall(keys.sync_record(shop))
+    out: dict[str, Any] = dict(raw)
+    for name in ("done", "total", "generation", "skipped"):
+        out[name] = int(out[name]) if out.get(name) else 0
+    for name in ("started_at", "updated_at", "finished_at"):
+        out[name] = float(out[name]) if out.get(name) else None
+    return out
+
+
+def _save(client: redis.Redis, shop: str, **fields: Any) -> None:
+    key = keys.sync_record(shop)
+    values = {name: ("" if value is None else str(value)) for name, value in fields.items()}
+    values["shop"] = shop
+    values["updated_at"] = repr(time.time())
+    with client.pipeline() as pipe:
+        pipe.hset(key, mapping=values)
+        pipe.expire(key, keys.JOB_RECORD_TTL)
+        pipe.execute()
+
+
+def progress(record: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """Rate and ETA derived from the record (never stored)."""
+    current = time.time() if now is None else now
+    done, total = record.get("done", 0), record.get("total", 0)
+    started = record.get("started_at")
+    rate = None
+    eta = None
+    if started and record.get("status") == "running" and done:
+        rate = done / max(current - started, 1e-6)
+        eta = max(total - done, 0) / rate if rate and total else None
+    return {
+        "state": record.get("status", "never"),
+        "phase": record.get("phase"),
+        "done": done,
+        "total": total,
+        "rate_per_s": round(rate, 1) if rate else None,
+        "eta_s": round(eta, 1) if eta is not None else None,
+        "mode": record.get("mode"),
+        "started_at": started,
+        "finished_at": record.get("finished_at"),
+        "error": record.get("error") or None,
+    }
+
+
+# --- requesting a sync -----------------------------------------------------------------------------------
+
+
+def request_sync(ctx: Services, shop: str, *, reason: str = "manual", exclusive: bool = False) -> dict[str, Any]:
+    """Queue a full sync. If one is queued or running it is joined (or refused when `exclusive`)."""
+    record = read_record(ctx.redis, shop)
+    running = record.get("status") in ACTIVE
+    alive = bool(ctx.redis.exists(keys.sync_lock(shop))) or record.get("status") == "queued"
+    if running and alive:
+        if exclusive:
+            raise SyncAlreadyRunning(record)
+        return record
+    resume = running and not alive  # the worker died: continue from the saved cursor
+    if not resume:
+        _save(ctx.redis, shop, status="queued", phase="queued", cursor="", done=0, total=0,
+              skipped=0, mode="", error="", started_at=time.time(), finished_at="", reason=reason,
+              generation=_next_generation(ctx.redis, shop))
+    job_id = f"sync-{shop.removesuffix('.myshopify.com')}-{secrets.token_hex(4)}"
+    Queue(keys.QUEUE_SYNC, connection=ctx.queue_redis).enqueue(
+        "jobs.sync.full_sync", shop, job_id=job_id, job_timeout=6 * 3600,
+        result_ttl=keys.JOB_RECORD_TTL, failure_ttl=keys.JOB_RECORD_TTL,
+    )
+    return read_record(ctx.redis, shop)
+
+
+def resume_abandoned(ctx: Services) -> list[str]:
+    """Re-queue syncs whose worker died (record says running, lock expired). Called by workers."""
+    resumed = []
+    for shop in ctx.shops.installed_shops():
+        record = read_record(ctx.redis, shop)
+        if record.get("status") == "running" and not ctx.redis.exists(keys.sync_lock(shop)):
+            request_sync(ctx, shop, reason="resume")
+            resumed.append(shop)
+            log.warning("resuming abandoned sync", extra={"shop": shop, "done": record.get("done")})
+    return resumed
+
+
+def _next_generation(client: redis.Redis, shop: str) -> int:
+    live = int(client.hget(keys.index_state(shop), "generation") or 0)
+    return live + 1
+
+
+# --- the job ------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _sync_lock(client: redis.Redis, shop: str) -> Iterator[None]:
+    """Held while the sync runs, renewed every few seconds; a killed worker's lock expires by itself."""
+    key, owner = keys.sync_lock(shop), secrets.token_hex(8)
+    if not client.set(key, owner, nx=True, ex=keys.SYNC_LOCK_TTL):
+        raise SyncAlreadyRunning(read_record(client, shop))
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(keys.SYNC_LOCK_TTL / 3):
+            try:
+                client.set(key, owner, xx=True, ex=keys.SYNC_LOCK_TTL)
+            except redis.RedisError:
+                log.warning("could not renew sync lock", extra={"shop": shop})
+
+    thread = threading.Thread(target=renew, daemon=True, name=f"sync-lock-{shop}")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+        client.eval(_RELEASE, 1, key, owner)
+
+
+def full_sync(shop: str, ctx: Services | None = None, *, bulk_threshold: int | None = None) -> dict[str, Any]:
+    ctx = ctx or default_services()
+    record = read_record(ctx.redis, shop)
+    if record.get("status") not in ACTIVE:
+        return {"skipped": "no sync requested"}
+    with _sync_lock(ctx.redis, shop):
+        client = ctx.tokens.admin_client(shop)
+        index = ShopIndex(ctx.meili, shop)
+        generation = int(record["generation"])
+        try:
+            total = int(client.execute(queries.PRODUCTS_COUNT, {"query": LISTED_QUERY})["productsCount"]["count"])
+            threshold = BULK_THRESHOLD if bulk_threshold is None else bulk_threshold
+            mode = record.get("mode") or ("bulk" if total > threshold else "paged")
+            _save(ctx.redis, shop, status="running", phase="signals", total=total, mode=mode)
+            if not record.get("cursor"):
+                compute_sales_signals(client, ctx.redis, shop)
+            signals = _signals(ctx.redis, shop)
+            _save(ctx.redis, shop, phase="fetching")
+            if mode == "bulk":
+                done = _bulk_sync(ctx, client, index, shop, generation, signals)
+            else:
+                done = _paged_sync(ctx, client, index, shop, generation, signals, record)
+            _save(ctx.redis, shop, phase="finishing")
+            _finish(ctx, client, index, shop, generation, signals)
+        except Exception as err:
+            _save(ctx.redis, shop, status="failed", phase="failed", error=_reason(err), finished_at=time.time())
+            ctx.redis.hset(keys.index_state(shop), "last_error", _reason(err))
+            raise
+        _save(ctx.redis, shop, status="completed", phase="completed", finished_at=time.time(), cursor="")
+        with ctx.redis.pipeline() as pipe:
+            pipe.hset(keys.index_state(shop), mapping={"generation": generation, "last_completed_at": time.time(),
+                                                       "last_error": ""})
+            pipe.execute()
+        log.info("sync completed", extra={"shop": shop, "products": done, "mode": mode})
+        return {"shop": shop, "status": "completed", "done": done, "generation": generation}
+
+
+def _reason(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"[:300]
+
+
+def _paged_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, generation: int,
+                signals: dict[int, tuple[int, int]], record: dict[str, Any]) -> int:
+    cursor = record.get("cursor") or None
+    done = int(record.get("done") or 0)
+    pending: tuple[int | None, str | None, int] | None = None  # (task, cursor after it, done after it)
+    variables: dict[str, Any] = {"query": LISTED_QUERY, "after": cursor}
+    for page in client.paginate(queries.PRODUCTS_PAGE, variables, ["products"], page_size=queries.PRODUCTS_PAGE_SIZE):
+        products = [p for p in connection_nodes(page) if is_listed(p)]
+        task = _submit(ctx, index, shop, products, generation, signals)
+        # Meilisearch indexes this page while the next one is fetched; the cursor only moves once the
+        # previous page's task succeeded, so a resumed sync never skips a product.
+        if pending is not None:
+            _commit(ctx, index, shop, pending)
+        done += len(products)
+        pending = (task, page["pageInfo"]["endCursor"], done)
+    if pending is not None:
+        _commit(ctx, index, shop, pending)
+    return done
+
+
+def _commit(ctx: Services, index: ShopIndex, shop: str, pending: tuple[int | None, str | None, int]) -> None:
+    task, cursor, done = pending
+    index.wait(task)
+    _save(ctx.redis, shop, cursor=cursor or "", done=done)
+
+
+def _submit(ctx: Services, index: ShopIndex, shop: str, products: list[dict[str, Any]], generation: int,
+            signals: dict[int, tuple[int, int]]) -> int | None:
+    """Write a batch, never overwriting a newer document (from a webhook) nor reviving a deleted product."""
+    if not products:
+        return None
+    ids = [product_id(p["id"]) for p in products]
+    existing = index.existing(ids)
+    tombstones = set(map(int, ctx.redis.hkeys(keys.index_tombstones(shop))))
+    now = int(time.time())
+    documents, keep = [], []
+    for product, pid in zip(products, ids, strict=True):
+        if pid in tombstones:
+            continue
+        previous = existing.get(pid)
+        doc = to_document(shop, product, generation=generation, signals=signals.get(pid, (0, 0)),
+                          previous=previous, now=now)
+        if previous and (previous.get("updated_at") or 0) > (doc["updated_at"] or 0):
+            keep.append(pid)  # the index already holds a newer version: keep it, in this generation
+            continue
+        documents.append(doc)
+    bump = index.submit_generation_bump(keep, generation)
+    index.wait(bump)
+    return index.submit(documents)
+
+
+def _finish(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, generation: int,
+            signals: dict[int, tuple[int, int]]) -> None:
+    """Re-fetch products webhooks touched during the sync, then drop what this generation did not see."""
+    touched = [int(pid) for pid in ctx.redis.smembers(keys.index_touched(shop))]
+    for pid in touched:
+        product = client.execute(queries.PRODUCT_BY_ID, {"id": f"gid://shopify/Product/{pid}"}).get("product")
+        if product and is_listed(product):
+            index.wait(_submit(ctx, index, shop, [product], generation, signals))
+    if touched:
+        ctx.redis.srem(keys.index_touched(shop), *touched)
+    index.delete_older_generations(generation)
+    # Deleted products that the sync could have seen are gone now; their tombstones have done their job.
+    tomb_key = keys.index_tombstones(shop)
+    stale = [pid for pid in ctx.redis.hkeys(tomb_key)]
+    if stale:
+        index.delete_products(int(pid) for pid in stale)
+
+
+def _signals(client: redis.Redis, shop: str) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = {}
+    for pid, value in client.hgetall(keys.sales_signals(shop)).items():
+        week, _, month = value.partition(",")
+        out[int(pid)] = (int(week or 0), int(month or 0))
+    return out
+
+
+# --- bulk operations ----------------------------------------------------------------------------------------
+
+
+def _bulk_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, generation: int,
+               signals: dict[int, tuple[int, int]]) -> int:
+    record = read_record(ctx.redis, shop)
+    operation = record.get("bulk_operation") or ""
+    if not operation:
+        operation = client.start_bulk_query(queries.PRODUCTS_BULK)
+        ctx.redis.hset(keys.sync_record(shop), "bulk_operation", operation)
+    _save(ctx.redis, shop, phase="exporting")
+    while True:
+        status = client.bulk_status(operation)
+        if status["status"] == "COMPLETED":
+            break
+        if status["status"] in {"FAILED", "CANCELED", "EXPIRED"}:
+            raise RuntimeError(f"bulk operation {status['status'].lower()}: {status.get('errorCode')}")
+        time.sleep(BULK_POLL_SECONDS)
+    _save(ctx.redis, shop, phase="indexing")
+    done = 0
+    pending: tuple[int | None, str | None, int] | None = None
+    batch: list[dict[str, Any]] = []
+    for product in _products_from_jsonl(status.get("url")):
+        if not is_listed(product):
+            continue
+        batch.append(product)
+        if len(batch) >= BATCH_SIZE:
+            task = _submit(ctx, index, shop, batch, generation, signals)
+            if pending is not None:
+                _commit(ctx, index, shop, pending)
+            done += len(batch)
+            pending, batch = (task, "", done), []
+    if batch:
+        task = _submit(ctx, index, shop, batch, generation, signals)
+        if pending is not None:
+            _commit(ctx, index, shop, pending)
+        done += len(batch)
+        pending = (task, "", done)
+    if pending is not None:
+        _commit(ctx, index, shop, pending)
+    ctx.redis.hdel(keys.sync_record(shop), "bulk_operation")
+    return done
+
+
+def _products_from_jsonl(url: str | None) -> Iterator[dict[str, Any]]:
+    """Stream the JSONL export, joining `__parentId` lines to their product without loading the file.
+
+    Child lines follow their parent; a product is complete when the next product line starts.
+    """
+    if not url:
+        return
+    current: dict[str, Any] | None = None
+    with requests.get(url, stream=True, timeout=(5, 60)) as response:
+        response.raise_for_status()
+        for raw in response.iter_lines():
+            if not raw:
+                continue
+            line = json.loads(raw)
+            parent = line.pop("__parentId", None)
+            if parent is None:
+                if current is not None:
+                    yield current
+                current = line
+                current.setdefault("variants", {"nodes": []})
+                current.setdefault("collections", {"nodes": []})
+                continue
+            if current is None or current["id"] != parent:
+                continue  # an orphan (Shopify does not promise order across parents; devshop keeps it)
+            gid = str(line.get("id", ""))
+            if "/ProductVariant/" in gid:
+                current["variants"]["nodes"].append(line)
+            elif "/Collection/" in gid:
+                current["collections"]["nodes"].append(line)
+    if current is not None:
+        yield current
+
+
+_INDEX_KEYS = (keys.sync_record, keys.sync_lock, keys.index_state, keys.index_touched, keys.index_tombstones,
+               keys.index_pending, keys.sales_signals)
+
+
+def _register() -> None:
+    from core.purge import DataStore, register
+
+    def purge(ctx: Services, shop: str) -> int:
+        return int(ctx.redis.delete(*(make(shop) for make in _INDEX_KEYS)))
+
+    def inventory(ctx: Services, shop: str) -> dict[str, int]:
+        return {make(shop): 1 for make in _INDEX_KEYS if ctx.redis.exists(make(shop))}
+
+    register(DataStore("index-jobs", "products", "sync job record, index state, sales counts per product",
+                       purge, inventory))
+
+
+_register()
