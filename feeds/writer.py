@@ -53,9 +53,12 @@ class ShopIndex:
         if task_uid is not None:
             wait(self.client, task_uid)
 
-    def delete_older_generations(self, generation: int) -> None:
-        """One filtered delete: what the finished sync did not see is gone from the catalogue."""
-        task = self.index.delete_documents(filter=f"{shop_filter(self.shop)} AND generation < {int(generation)}")
+    def delete_other_generations(self, generation: int) -> None:
+        """One filtered delete: what the finished sync did not see is gone from the catalogue.
+
+        `!=` rather than `<`: a generation counter that restarts (its record expired) still cleans up.
+        """
+        task = self.index.delete_documents(filter=f"{shop_filter(self.shop)} AND generation != {int(generation)}")
         wait(self.client, task.task_uid)
 
     def delete_products(self, product_ids: Iterable[int]) -> None:

@@ -138,8 +138,9 @@ def resume_abandoned(ctx: Services) -> list[str]:
 
 
 def _next_generation(client: redis.Redis, shop: str) -> int:
+    """Milliseconds since the epoch: unique per sync even if the shop's index state expired meanwhile."""
     live = int(client.hget(keys.index_state(shop), "generation") or 0)
-    return live + 1
+    return max(int(time.time() * 1000), live + 1)
 
 
 # --- the job ------------------------------------------------------------------------------------------------
@@ -197,11 +198,13 @@ def full_sync(shop: str, ctx: Services | None = None, *, bulk_threshold: int | N
         except Exception as err:
             _save(ctx.redis, shop, status="failed", phase="failed", error=_reason(err), finished_at=time.time())
             ctx.redis.hset(keys.index_state(shop), "last_error", _reason(err))
+            ctx.redis.expire(keys.index_state(shop), keys.JOB_RECORD_TTL)
             raise
         _save(ctx.redis, shop, status="completed", phase="completed", finished_at=time.time(), cursor="")
         with ctx.redis.pipeline() as pipe:
             pipe.hset(keys.index_state(shop), mapping={"generation": generation, "last_completed_at": time.time(),
                                                        "last_error": ""})
+            pipe.expire(keys.index_state(shop), keys.JOB_RECORD_TTL)
             pipe.execute()
         log.info("sync completed", extra={"shop": shop, "products": done, "mode": mode})
         return {"shop": shop, "status": "completed", "done": done, "generation": generation}
@@ -272,7 +275,7 @@ def _finish(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, gen
             index.wait(_submit(ctx, index, shop, [product], generation, signals))
     if touched:
         ctx.redis.srem(keys.index_touched(shop), *touched)
-    index.delete_older_generations(generation)
+    index.delete_other_generations(generation)
     # Deleted products that the sync could have seen are gone now; their tombstones have done their job.
     tomb_key = keys.index_tombstones(shop)
     stale = [pid for pid in ctx.redis.hkeys(tomb_key)]

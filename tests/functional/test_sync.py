@@ -1,0 +1,281 @@
+"""Catalogue sync against devshop, real Meilisearch, Redis and RQ worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import meilisearch
+import pytest
+import redis
+import requests
+
+from core import keys
+from feeds.documents import document_uid, product_id
+from feeds.index import PRODUCTS_INDEX, ensure_indexes
+from feeds.writer import ShopIndex, shop_filter
+from jobs.sync import read_record, request_sync
+from shopify import queries
+from shopify.admin import connection_nodes
+from tests.conftest import DEMO_SHOP, OTHER_SHOP, Stack
+
+ALL_RECORD_FIELDS = {"shop", "status", "phase", "cursor", "done", "total", "skipped", "mode", "error", "started_at",
+                     "finished_at", "updated_at", "reason", "generation"}
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.1, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+
+
+def synced(stack: Stack, shop: str = DEMO_SHOP) -> Callable[[], bool]:
+    def check() -> bool:
+        record = read_record(stack.services.redis, shop)
+        assert record.get("status") != "failed", record
+        return record.get("status") == "completed"
+
+    return check
+
+
+def indexed(meili: meilisearch.Client, shop: str) -> dict[int, dict[str, Any]]:
+    index = meili.index(PRODUCTS_INDEX)
+    out: dict[int, dict[str, Any]] = {}
+    offset = 0
+    while True:
+        page = index.get_documents({"filter": shop_filter(shop), "limit": 1000, "offset": offset})
+        for doc in page.results:
+            data = dict(doc)
+            data.pop("_Document__doc", None)
+            assert data["product_id"] not in out, f"product {data['product_id']} indexed twice"
+            out[data["product_id"]] = data
+        offset += 1000
+        if offset >= page.total:
+            return out
+
+
+def listed_products(stack: Stack, shop: str = DEMO_SHOP) -> dict[int, dict[str, Any]]:
+    client = stack.services.tokens.admin_client(shop)
+    products: dict[int, dict[str, Any]] = {}
+    for page in client.paginate(queries.PRODUCTS_PAGE, {"query": "status:active"}, ["products"], page_size=12):
+        for product in connection_nodes(page):
+            if product["publishedAt"]:
+                products[product_id(product["id"])] = product
+    return products
+
+
+@pytest.fixture
+def synced_stack(make_stack, meili_client: meilisearch.Client, start_worker) -> Stack:  # type: ignore[no-untyped-def]
+    ensure_indexes(meili_client)
+    # A Plus-sized bucket refilling fast: these tests are about the index, not about waiting for Shopify.
+    stack: Stack = make_stack(SHOPS={DEMO_SHOP: {"products": 300, "seed": 1}, OTHER_SHOP: {"products": 80, "seed": 2}},
+                              BUCKET_SIZE=20000, RESTORE_RATE=20000)
+    start_worker(stack.env)
+    stack.install()  # the install queues the first sync
+    wait_until(synced(stack), what="the first sync")
+    return stack
+
+
+def test_sync_indexes_exactly_the_listed_products(synced_stack: Stack, meili_client: meilisearch.Client) -> None:
+    stack = synced_stack
+    expected = listed_products(stack)
+    docs = indexed(meili_client, DEMO_SHOP)
+    assert set(docs) == set(expected)
+    assert 150 < len(docs) < 300  # devshop's variety: drafts, archived and unpublished are left out
+
+    client = stack.services.tokens.admin_client(DEMO_SHOP)
+    hidden = set()
+    for status in ("status:draft", "status:archived", "published_status:unpublished"):
+        for page in client.paginate(queries.PRODUCTS_PAGE, {"query": status}, ["products"], page_size=12):
+            hidden |= {product_id(p["id"]) for p in connection_nodes(page)}
+    assert hidden and not hidden & set(docs)
+
+    for pid, product in expected.items():
+        doc = docs[pid]
+        assert doc["uid"] == document_uid(DEMO_SHOP, pid)
+        assert doc["title"] == product["title"] and doc["handle"] == product["handle"]
+        price = product["priceRangeV2"]["minVariantPrice"]
+        assert doc["price_min_text"] == f"{float(price['amount']):.2f}" and doc["currency"] == price["currencyCode"]
+        variants = product["variants"]["nodes"]
+        assert doc["available"] == any(v["availableForSale"] for v in variants)
+        media = product["featuredMedia"]
+        if media and media["preview"]["image"]:
+            assert doc["image"]["url"] == media["preview"]["image"]["url"]
+            assert doc["image"]["width"] == media["preview"]["image"]["width"]
+        else:
+            assert doc["image"] is None
+        sale = any(v["compareAtPrice"] and float(v["compareAtPrice"]) > float(v["price"]) for v in variants)
+        assert doc["on_sale"] == sale
+    # The record shows completion with counts and holds nothing else.
+    record = read_record(stack.services.redis, DEMO_SHOP)
+    assert record["done"] == len(docs) and record["total"] >= len(docs)
+    assert set(stack.services.redis.hkeys(keys.sync_record(DEMO_SHOP))) <= ALL_RECORD_FIELDS
+
+
+def test_second_shops_sync_never_touches_the_first(synced_stack: Stack, meili_client: meilisearch.Client) -> None:
+    stack = synced_stack
+    before = indexed(meili_client, DEMO_SHOP)
+    stack.install(OTHER_SHOP)
+    wait_until(synced(stack, OTHER_SHOP), what="the other shop's sync")
+    assert indexed(meili_client, DEMO_SHOP) == before
+    other = indexed(meili_client, OTHER_SHOP)
+    assert other and all(doc["shop"] == OTHER_SHOP for doc in other.values())
+    # And a rebuild of the other shop leaves the first alone, generation included.
+    request_sync(stack.services, OTHER_SHOP)
+    wait_until(synced(stack, OTHER_SHOP), what="the rebuild")
+    assert indexed(meili_client, DEMO_SHOP) == before
+
+
+def test_rebuild_never_shows_fewer_products_than_either_generation(
+    synced_stack: Stack, meili_client: meilisearch.Client
+) -> None:
+    stack = synced_stack
+    old = len(indexed(meili_client, DEMO_SHOP))
+    # Change the catalogue (one product fewer) so the two generations differ.
+    token = stack.control.issue_token(DEMO_SHOP, scope="write_products")["access_token"]
+    victim = next(iter(indexed(meili_client, DEMO_SHOP)))
+    graphql(stack, token, "mutation($id: ID!) { productDelete(input: {id: $id}) { deletedProductId } }",
+            {"id": f"gid://shopify/Product/{victim}"})
+    counts: list[int] = []
+    stop = threading.Event()
+    index = ShopIndex(meili_client, DEMO_SHOP)
+
+    def reader() -> None:
+        while not stop.is_set():
+            counts.append(index.count())
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        request_sync(stack.services, DEMO_SHOP)
+        wait_until(synced(stack), what="the rebuild")
+    finally:
+        stop.set()
+        thread.join()
+    new = len(indexed(meili_client, DEMO_SHOP))
+    assert new == old - 1
+    assert len(counts) > 5
+    assert min(counts) >= min(old, new)
+
+
+def graphql(stack: Stack, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    from shopify.version import API_VERSION
+
+    url = stack.devshop.admin_base_url.format(shop=DEMO_SHOP) + f"/admin/api/{API_VERSION}/graphql.json"
+    response = requests.post(url, json={"query": query, "variables": variables},
+                             headers={"X-Shopify-Access-Token": token}, timeout=30)
+    body = response.json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+def test_product_changes_reach_the_index_within_seconds(synced_stack: Stack, meili_client: meilisearch.Client) -> None:
+    stack = synced_stack
+    docs = indexed(meili_client, DEMO_SHOP)
+    pid, deleted = list(docs)[:2]
+    token = stack.control.issue_token(DEMO_SHOP, scope="write_products")["access_token"]
+    graphql(stack, token, "mutation($p: ProductUpdateInput!) { productUpdate(product: $p) { product { id } } }",
+            {"p": {"id": f"gid://shopify/Product/{pid}", "title": "Renamed by the merchant ✨"}})
+    wait_until(lambda: indexed(meili_client, DEMO_SHOP)[pid]["title"] == "Renamed by the merchant ✨", timeout=15,
+               what="the update")
+    graphql(stack, token, "mutation($id: ID!) { productDelete(input: {id: $id}) { deletedProductId } }",
+            {"id": f"gid://shopify/Product/{deleted}"})
+    wait_until(lambda: deleted not in indexed(meili_client, DEMO_SHOP), timeout=15, what="the deletion")
+
+
+def test_a_burst_of_webhooks_for_one_product_is_one_fetch(synced_stack: Stack) -> None:
+    stack = synced_stack
+    services = stack.services
+    before = stack.control.stats(DEMO_SHOP)["graphql_requests"]
+    pid = next(iter(listed_products(stack)))
+    after_listing = stack.control.stats(DEMO_SHOP)["graphql_requests"]
+    from jobs.catalogue import queue_product_refresh
+
+    queued = [queue_product_refresh(services, DEMO_SHOP, pid) for _ in range(10)]
+    assert queued.count(True) == 1
+    wait_until(lambda: not services.redis.sismember(keys.index_pending(DEMO_SHOP), pid), what="the refresh")
+    time.sleep(0.5)
+    assert stack.control.stats(DEMO_SHOP)["graphql_requests"] - after_listing == 1
+    assert after_listing > before
+
+
+def test_throttled_shop_syncs_without_an_unhandled_throttle(make_stack, meili_client, start_worker) -> None:  # type: ignore[no-untyped-def]
+    ensure_indexes(meili_client)
+    stack: Stack = make_stack(SHOPS={DEMO_SHOP: {"products": 150, "seed": 3}}, BUCKET_SIZE=1000, RESTORE_RATE=2000)
+    start_worker(stack.env)
+    stack.install()
+    wait_until(synced(stack), what="the throttled sync")
+    assert len(indexed(meili_client, DEMO_SHOP)) == len(listed_products(stack))
+    assert stack.control.stats(DEMO_SHOP)["throttled"] == 0
+
+
+def test_sigkill_mid_sync_then_a_new_worker_resumes_and_indexes_every_product_once(
+    make_stack, meili_client: meilisearch.Client, start_worker
+) -> None:  # type: ignore[no-untyped-def]
+    ensure_indexes(meili_client)
+    # A bucket that refills slowly makes the sync take a few seconds: time to kill it midway.
+    stack: Stack = make_stack(SHOPS={DEMO_SHOP: {"products": 400, "seed": 4}}, BUCKET_SIZE=1000, RESTORE_RATE=800)
+    worker = start_worker(stack.env)
+    stack.install()
+    redis_client = stack.services.redis
+    wait_until(lambda: read_record(redis_client, DEMO_SHOP).get("done", 0) >= 60, what="some progress")
+    os.killpg(worker.proc.pid, signal.SIGKILL)  # the worker and its work horse, no goodbye
+    worker.proc.wait()
+    killed_at = read_record(redis_client, DEMO_SHOP)
+    assert killed_at["status"] == "running" and killed_at["cursor"]
+    requests_before = stack.control.stats(DEMO_SHOP)["graphql_requests"]
+
+    start_worker(stack.env)  # finds the abandoned sync once its lock expires, resumes from the cursor
+    wait_until(synced(stack), timeout=90, what="the resumed sync")
+    requests_after = stack.control.stats(DEMO_SHOP)["graphql_requests"] - requests_before
+    full_pages = 400 / queries.PRODUCTS_PAGE_SIZE
+    assert requests_after < full_pages - 3, "the resumed sync started over instead of resuming"
+    docs = indexed(meili_client, DEMO_SHOP)  # raises if any product is there twice
+    assert set(docs) == set(listed_products(stack))
+
+
+def test_every_job_system_key_expires_within_seven_days(synced_stack: Stack) -> None:
+    raw = redis.Redis.from_url(synced_stack.env["REDIS_URL"])
+    # Every job and result the sync (and the webhook updates) wrote, plus our own records. The daily sweep
+    # waiting in the scheduler is not a sync record: RQ sets its TTL once it has run.
+    job_keys = [k.decode() for k in raw.scan_iter(count=1000)
+                if k.startswith((b"rq:job:", b"rq:results:", b"lumi:sync:", b"lumi:index:"))
+                and not k.startswith(b"rq:job:sweep-uninstalled-")]
+    assert any(k.startswith("rq:job:sync-") for k in job_keys) and any(k.startswith("lumi:sync:") for k in job_keys)
+    for key in job_keys:
+        ttl = raw.ttl(key)
+        assert 0 < ttl <= keys.JOB_RECORD_TTL, (key, ttl)
+
+
+def test_index_status_and_rebuild_api(synced_stack: Stack) -> None:
+    stack = synced_stack
+    status = stack.api("GET", "/api/index").json()["index"]
+    assert status["state"] == "completed" and status["documents"] == status["done"] > 0
+    assert status["last_completed_at"] and status["last_error"] is None
+    started = stack.api("POST", "/api/index/rebuild")
+    assert started.status_code == 202, started.text
+    again = stack.api("POST", "/api/index/rebuild")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "sync_running"
+    assert again.json()["error"]["details"]["index"]["state"] in ("queued", "running")
+    wait_until(synced(stack), what="the rebuild")
+
+
+def test_uninstall_purges_the_shops_documents_and_job_records(
+    synced_stack: Stack, meili_client: meilisearch.Client, redis_client: redis.Redis
+) -> None:
+    stack = synced_stack
+    stack.install(OTHER_SHOP)
+    wait_until(synced(stack, OTHER_SHOP), what="the other shop's sync")
+    other = indexed(meili_client, OTHER_SHOP)
+    stack.control.uninstall(DEMO_SHOP)
+    wait_until(lambda: not indexed(meili_client, DEMO_SHOP), what="the purge")
+    assert not redis_client.exists(keys.sync_record(DEMO_SHOP), keys.index_state(DEMO_SHOP))
+    assert indexed(meili_client, OTHER_SHOP) == other
