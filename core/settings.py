@@ -50,6 +50,7 @@ class Settings:
     worker_heartbeat_max_age: int
     default_plan: str
     plan_retention_days: dict[str, int]
+    bulk_threshold: int
 
     @property
     def model_enabled(self) -> bool:
@@ -207,6 +208,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_timeout=env.number("REDIS_TIMEOUT", 2.0, 0.05, 60.0),
         meili_timeout=env.number("MEILI_TIMEOUT", 2.0, 0.05, 60.0),
         worker_heartbeat_max_age=env.integer("WORKER_HEARTBEAT_MAX_AGE", 60, 5, 3600),
+        bulk_threshold=env.integer("LUMI_BULK_THRESHOLD", 1000, 0, 10_000_000),
         **_plans(env),
     )
 
