@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FORGET_AFTER = 30 * 24 * 3600  # after 30 days the uninstalled marker itself goes
 SWEEP_HOUR_UTC = 3
+RESYNC_HOUR_UTC = 4
 
 
 def sweep_uninstalled(now: float | None = None, ctx: Services | None = None) -> dict[str, Any]:
@@ -46,15 +47,32 @@ def sweep_uninstalled(now: float | None = None, ctx: Services | None = None) -> 
     return {"purged": purged, "forgotten": forgotten}
 
 
+def nightly_resync(ctx: Services | None = None) -> dict[str, Any]:
+    """Re-sync every installed shop once a night, so drift from missed webhooks heals."""
+    from jobs.sync import request_sync
+
+    ctx = ctx or services()
+    shops = ctx.shops.installed_shops()
+    for shop in shops:
+        request_sync(ctx, shop, reason="nightly")  # joins a sync that is already running
+    _schedule_daily(ctx.queue_redis, "resync", "jobs.sweeps.nightly_resync", RESYNC_HOUR_UTC)
+    return {"shops": len(shops)}
+
+
 def schedule_next_sweep(queue_redis: redis.Redis, after: float | None = None) -> str:
-    """Schedule the next sweep (idempotent: one job id per day, however many workers ask)."""
+    """Schedule the next sweep and nightly re-sync (idempotent: one job id per day, however many ask)."""
+    _schedule_daily(queue_redis, "resync", "jobs.sweeps.nightly_resync", RESYNC_HOUR_UTC, after)
+    return _schedule_daily(queue_redis, "sweep-uninstalled", "jobs.sweeps.sweep_uninstalled", SWEEP_HOUR_UTC, after)
+
+
+def _schedule_daily(queue_redis: redis.Redis, name: str, func: str, hour: int, after: float | None = None) -> str:
     start = datetime.fromtimestamp(time.time() if after is None else after, UTC)
-    run_at = start.replace(hour=SWEEP_HOUR_UTC, minute=0, second=0, microsecond=0)
+    run_at = start.replace(hour=hour, minute=0, second=0, microsecond=0)
     if run_at <= start:
         run_at += timedelta(days=1)
-    job_id = f"sweep-uninstalled-{run_at:%Y%m%d}"
+    job_id = f"{name}-{run_at:%Y%m%d}"
     queue = Queue(keys.QUEUE_DEFAULT, connection=queue_redis)
     if queue.fetch_job(job_id) is None:
-        queue.enqueue_at(run_at, "jobs.sweeps.sweep_uninstalled", job_id=job_id,
-                         result_ttl=keys.JOB_RECORD_TTL, failure_ttl=keys.JOB_RECORD_TTL)
+        queue.enqueue_at(run_at, func, job_id=job_id, result_ttl=keys.JOB_RECORD_TTL,
+                         failure_ttl=keys.JOB_RECORD_TTL)
     return job_id

@@ -41,6 +41,20 @@ def test_next_sweep_is_scheduled_once_per_day(redis_server) -> None:  # type: ig
     second = schedule_next_sweep(connection)
     assert first == second
     registry = ScheduledJobRegistry(keys.QUEUE_DEFAULT, connection=connection)
-    assert registry.get_job_ids() == [first]
+    scheduled = sorted(registry.get_job_ids())
+    assert len(scheduled) == 2 and first in scheduled
+    assert [job_id for job_id in scheduled if job_id.startswith("resync-")]
     job = Queue(keys.QUEUE_DEFAULT, connection=connection).fetch_job(first)
     assert job is not None and job.func_name == "jobs.sweeps.sweep_uninstalled"
+
+
+def test_nightly_resync_queues_a_sync_for_every_installed_shop(stack: Stack) -> None:
+    from jobs.sweeps import nightly_resync
+    from jobs.sync import read_record
+
+    stack.install()
+    services = stack.services
+    services.redis.delete(keys.sync_record(DEMO_SHOP))  # as if the install's sync had long finished
+    assert nightly_resync(ctx=services) == {"shops": 1}
+    assert read_record(services.redis, DEMO_SHOP)["status"] == "queued"
+    assert read_record(services.redis, DEMO_SHOP)["reason"] == "nightly"

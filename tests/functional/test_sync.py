@@ -247,7 +247,7 @@ def test_every_job_system_key_expires_within_seven_days(synced_stack: Stack) -> 
     # waiting in the scheduler is not a sync record: RQ sets its TTL once it has run.
     job_keys = [k.decode() for k in raw.scan_iter(count=1000)
                 if k.startswith((b"rq:job:", b"rq:results:", b"lumi:sync:", b"lumi:index:"))
-                and not k.startswith(b"rq:job:sweep-uninstalled-")]
+                and not k.startswith((b"rq:job:sweep-uninstalled-", b"rq:job:resync-"))]
     assert any(k.startswith("rq:job:sync-") for k in job_keys) and any(k.startswith("lumi:sync:") for k in job_keys)
     for key in job_keys:
         ttl = raw.ttl(key)
