@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-timeout", type=float, default=5.0, help="seconds the app has to answer a webhook")
     parser.add_argument("--webhook-retry-schedule", type=_schedule, default=None, metavar="S,S,...",
                         help="seconds before each retry of a failed webhook (default: 8 retries over 4 hours)")
+    parser.add_argument("--bulk-delay", type=float, default=0.0, metavar="S",
+                        help="seconds a bulk export sleeps per 1,000 objects (to watch it RUNNING)")
+    parser.add_argument("--bulk-dir", help="where bulk result files go (default: a temporary directory)")
     return parser.parse_args(argv)
 
 
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         "API_KEY": args.api_key, "API_SECRET": args.api_secret, "APP_URL": args.app_url,
         "APP_TOML": args.app_toml, "TOKEN_TTL": args.token_ttl, "AUTHORIZE_MODE": args.authorize_mode,
         "WEBHOOK_TIMEOUT": args.webhook_timeout, "WEBHOOK_RETRY_SCHEDULE": args.webhook_retry_schedule,
+        "BULK_DELAY": args.bulk_delay, "BULK_DIR": args.bulk_dir,
         "SHOPS": {args.shop: {"products": args.products, "orders": args.orders, "seed": args.seed,
                               "plan": args.plan}},
     })
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("devshop").info("devshop serving %s (admin base %s/shops/{shop}, shop %s)", base, base, args.shop)
     while not stop.wait(0.5):
         pass
-    app.extensions["devshop"].webhooks.close()
+    app.extensions["devshop"].close()
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)

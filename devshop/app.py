@@ -26,10 +26,11 @@ def register_state(app: Flask, config: Mapping[str, Any]) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from devshop import admin, control, graphql_api, oauth, proxy
+    from devshop import admin, bulk, control, graphql_api, oauth, proxy
 
     state = app.extensions["devshop"]
     app.register_blueprint(graphql_api.bp)
+    app.register_blueprint(bulk.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(control.bp)

@@ -59,6 +59,7 @@ def money(amount: Decimal, currency: str) -> str:
     return f"{amount.quantize(Decimal('0.01'))}"
 
 
+@lru_cache(maxsize=8192)  # titles and vendors repeat a lot: generation slugifies each of them more than once
 def slugify(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     out, dash = [], False
@@ -558,7 +559,9 @@ class StreamingCatalogue:
     ordinary requests nor grows the process: only the last few records are remembered (a filter and the node
     resolving one product ask for it twice). Everything else is the wrapped catalogue's."""
 
-    RECENT = 256
+    # More than a page (250) of each, so a filtered page's records are still there when its nodes resolve.
+    RECENT_CORES = 2048
+    RECENT_PRODUCTS = 512
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
@@ -577,7 +580,7 @@ class StreamingCatalogue:
             return None
         core = self._cores.get(index)
         if core is None:
-            if len(self._cores) >= self.RECENT:
+            if len(self._cores) >= self.RECENT_CORES:
                 self._cores.clear()
             core = self._cores[index] = cat._generate_core(index)
         return core
@@ -591,7 +594,7 @@ class StreamingCatalogue:
             return None
         product = self._products.get(index)
         if product is None:
-            if len(self._products) >= self.RECENT:
+            if len(self._products) >= self.RECENT_PRODUCTS:
                 self._products.clear()
             core = self.core(index)
             assert core is not None

@@ -1,4 +1,4 @@
-"""The /_devshop control API (not part of Shopify): shops, tokens, throttle, faults, stats, webhooks, app."""
+"""The /_devshop control API (not part of Shopify): shops, tokens, throttle, faults, stats, webhooks, bulk, app."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def create_shop() -> Response:
         shop = state.shops.create(domain, spec)
     except (ValueError, TypeError) as err:
         return _error(str(err))
+    state.bulk.forget(shop.domain)  # a reset shop starts with no bulk operations
     return DevShopState.json(shop.describe(), 201)
 
 
@@ -104,7 +105,7 @@ def arm_fault() -> Response:
     body = _body()
     try:
         fault = state.faults.arm(str(body.get("kind")), int(body.get("count", 1)), body.get("shop"),
-                                 body.get("seconds"))
+                                 body.get("seconds"), body.get("after"))
     except (ValueError, TypeError) as err:
         return _error(str(err))
     return DevShopState.json({"armed": fault.as_dict(), "pending": state.faults.pending()}, 201)
@@ -127,6 +128,33 @@ def stats(domain: str) -> Response:
     if shop is None:
         return _error(f"no shop {domain}", 404)
     return DevShopState.json(shop.stats.as_dict())
+
+
+@bp.get("/shops/<domain>/bulk-operations")
+def bulk_operations(domain: str) -> Response:
+    """The shop's bulk operations, oldest first: id, status, error_code, counts, url, partial_data_url."""
+    state = get_state()
+    shop = _shop(state, domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    return DevShopState.json({"bulk_operations": state.bulk.list(shop.domain)})
+
+
+@bp.route("/bulk", methods=["GET", "PUT"])
+def bulk_settings() -> Response:
+    """Read / set how bulk exports run: `delay` (seconds per 1,000 objects written) and `keep` (files per shop)."""
+    bulk = get_state().bulk
+    if request.method == "PUT":
+        body = _body()
+        try:
+            delay = float(body.get("delay", bulk.delay))
+            keep = int(body.get("keep", bulk.keep))
+        except (TypeError, ValueError):
+            return _error("delay must be a number of seconds and keep an integer")
+        if delay < 0 or keep < 1:
+            return _error("delay must be >= 0 and keep >= 1")
+        bulk.delay, bulk.keep = delay, keep
+    return DevShopState.json(bulk.settings())
 
 
 MAX_COPIES = 10

@@ -97,7 +97,8 @@ def graphql_endpoint(shop_domain: str, version: str) -> Response:
     if variables is not None and not isinstance(variables, dict):
         return json_response({"errors": {"variables": "Required parameter missing or invalid"}}, 400)
     ctx = Ctx(shop=shop, scopes=token.scopes, pagination_limit=state.pagination_limit,
-              emit=lambda topic, data: state.webhooks.emit_later(shop, topic, data))
+              emit=lambda topic, data: state.webhooks.emit_later(shop, topic, data), bulk=state.bulk,
+              base_url=request.host_url.rstrip("/"))
     payload = run(shop, ctx, body["query"], variables or {}, body.get("operationName") or None)
     return json_response(payload, 200, headers={"X-Shopify-API-Version": version,
                                                 "X-Request-Id": str(uuid.uuid4())})

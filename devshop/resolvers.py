@@ -39,7 +39,7 @@ from devshop.paging import Page, PageError, Segment, list_segment, paginate
 from devshop.shops import Shop
 
 if TYPE_CHECKING:
-    from devshop.bulk import BulkOperation, BulkOperations
+    from devshop.bulk import BulkOperations, BulkSnapshot
 
 DEFAULT_COUNT_LIMIT = 10_000  # count fields cap here unless `limit: null` (changelog 2025-05 "uncapped counts")
 GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(?:\?.*)?$")
@@ -1005,12 +1005,12 @@ class QueryRoot:
     def currentBulkOperation(self, info: GraphQLResolveInfo, type: str = "QUERY") -> dict[str, Any] | None:
         bulk = self.ctx.bulk
         op = bulk.current(self.ctx.shop.domain, type) if bulk is not None else None
-        return bulk_operation_node(op) if op else None
+        return bulk_operation_node(op.snapshot()) if op else None
 
     def _bulk_operation(self, number: int) -> dict[str, Any] | None:
         bulk = self.ctx.bulk
         op = bulk.get(self.ctx.shop.domain, number) if bulk is not None else None
-        return bulk_operation_node(op) if op else None
+        return bulk_operation_node(op.snapshot()) if op else None
 
     def _media(self, media_id: int) -> MediaImageNode | None:
         from devshop.catalogue import MEDIA_ID_BASE, MEDIA_SLOTS
@@ -1022,9 +1022,8 @@ class QueryRoot:
         return MediaImageNode(image, product) if image and product else None
 
 
-def bulk_operation_node(op: BulkOperation) -> dict[str, Any]:
-    """A BulkOperation as GraphQL answers it: one consistent snapshot, counters as UnsignedInt64 strings."""
-    snap = op.snapshot()
+def bulk_operation_node(snap: BulkSnapshot) -> dict[str, Any]:
+    """A BulkOperation as GraphQL answers it, from one consistent snapshot; counters are UnsignedInt64 strings."""
     return {
         "__typename": "BulkOperation", "id": gid("BulkOperation", snap.number), "status": snap.status,
         "errorCode": snap.error_code, "createdAt": iso(snap.created_at), "completedAt": iso(snap.completed_at),
@@ -1047,13 +1046,13 @@ class MutationRoot:
         return self.ctx.bulk
 
     def bulkOperationRunQuery(self, info: GraphQLResolveInfo, query: str) -> dict[str, Any]:
-        op, errors = self._bulk().run_query(self.ctx, query, info.schema)
-        return {"bulkOperation": bulk_operation_node(op) if op else None, "userErrors": errors}
+        created, errors = self._bulk().run_query(self.ctx, query, info.schema)
+        return {"bulkOperation": bulk_operation_node(created) if created else None, "userErrors": errors}
 
     def bulkOperationCancel(self, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
         number = parse_gid(id, "BulkOperation")
-        op, errors = self._bulk().cancel(self.ctx.shop.domain, number)
-        return {"bulkOperation": bulk_operation_node(op) if op else None, "userErrors": errors}
+        snap, errors = self._bulk().cancel(self.ctx.shop.domain, number)
+        return {"bulkOperation": bulk_operation_node(snap) if snap else None, "userErrors": errors}
 
     def _product_payload(self, product: Product | None, errors: list[dict[str, Any]],
                          with_shop: bool = True) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Everything one devshop process holds: settings, shops, tokens, armed faults, webhook dispatcher."""
+"""Everything one devshop process holds: settings, shops, tokens, faults, webhook dispatcher, bulk operations."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Response, current_app
 
 from devshop.faults import FaultInjector
 from devshop.shops import DEFAULT_PRODUCTS, DEFAULT_SHOP, ShopRegistry
+
+if TYPE_CHECKING:
+    from devshop.bulk import BulkOperation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = {
@@ -31,11 +34,15 @@ DEFAULTS: dict[str, Any] = {
     "APP_PROXY_TIMEOUT": 10.0,  # seconds devshop waits for the app behind the proxy (Shopify's is undocumented)
     "WEBHOOK_TIMEOUT": 5.0,  # seconds for the app to answer a webhook (Shopify: 5)
     "WEBHOOK_RETRY_SCHEDULE": None,  # seconds before each retry; None: webhooks.DEFAULT_RETRY_SCHEDULE
+    "BULK_DELAY": 0.0,  # seconds a bulk export sleeps per 1,000 objects written (to watch RUNNING in tests)
+    "BULK_DIR": None,  # where bulk result files go; None: a temporary directory removed when devshop stops
+    "BULK_KEEP": 3,  # finished bulk operations per shop whose files are kept; older ones become EXPIRED
 }
 
 
 class DevShopState:
     def __init__(self, config: Mapping[str, Any], api_version: str) -> None:
+        from devshop.bulk import BulkOperations
         from devshop.oauth import AUTHORIZE_MODES, DEFAULT_APP_SCOPES, PendingApprovals, TokenStore
         from devshop.proxy import AppProxy
         from devshop.webhooks import DEFAULT_RETRY_SCHEDULE, AppToml, WebhookDispatcher
@@ -72,6 +79,22 @@ class DevShopState:
         self.webhooks = WebhookDispatcher(self.api_secret, self.app_url, self.toml, api_version,
                                           timeout=float(settings["WEBHOOK_TIMEOUT"]),
                                           retry_schedule=DEFAULT_RETRY_SCHEDULE if schedule is None else schedule)
+        self.bulk = BulkOperations(self.faults, self._bulk_finished, delay=float(settings["BULK_DELAY"]),
+                                   directory=settings["BULK_DIR"], keep=int(settings["BULK_KEEP"]))
+
+    def _bulk_finished(self, op: BulkOperation) -> None:
+        """bulk_operations/finish to the app, when the shop still has it installed (fire and forget, retried)."""
+        from devshop.bulk import FINISH_TOPIC
+
+        shop = self.shops.get(op.shop)
+        if shop is None or not self.tokens.installed(shop.domain) or not self.webhooks.destinations(FINISH_TOPIC):
+            return
+        self.webhooks.emit_later(shop, FINISH_TOPIC, op.webhook_payload())
+
+    def close(self) -> None:
+        """The server is stopping: pending webhook retries and running bulk exports end, result files go."""
+        self.webhooks.close()
+        self.bulk.close()
 
     def redirect_allowed(self, uri: str) -> bool:
         """Like Shopify's allow-list: the app's host, and the toml's redirect paths when it lists any."""

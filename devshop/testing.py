@@ -41,7 +41,7 @@ class DevShopServer:
         return self
 
     def stop(self) -> None:
-        self.app.extensions["devshop"].webhooks.close()  # pending webhook retries end with the server
+        self.app.extensions["devshop"].close()  # pending webhook retries and bulk exports end with the server
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=10)
@@ -95,12 +95,15 @@ class DevShopControl:
         return self._call("GET", f"/shops/{shop}/throttle")
 
     def inject_fault(self, kind: str, count: int = 1, shop: str | None = None,
-                     seconds: float | None = None) -> dict[str, Any]:
+                     seconds: float | None = None, after: int | None = None) -> dict[str, Any]:
+        """Arm a fault. `bulk_fail` fails the next bulk operation(s) after `after` root objects (default: half)."""
         body: dict[str, Any] = {"kind": kind, "count": count}
         if shop is not None:
             body["shop"] = shop
         if seconds is not None:
             body["seconds"] = seconds
+        if after is not None:
+            body["after"] = after
         return self._call("POST", "/faults", body)
 
     def clear_faults(self) -> dict[str, Any]:
@@ -134,6 +137,31 @@ class DevShopControl:
                 raise TimeoutError(f"{len(found)} of {count} deliveries of {topic or 'any topic'} to {shop} "
                                    f"after {timeout:g} s: {found}")
             time.sleep(0.02)
+
+    def bulk_operations(self, shop: str) -> list[dict[str, Any]]:
+        """The shop's bulk operations, oldest first: id, status, error_code, object_count, url, partial_data_url..."""
+        return self._call("GET", f"/shops/{shop}/bulk-operations")["bulk_operations"]
+
+    def bulk_settings(self) -> dict[str, Any]:
+        return self._call("GET", "/bulk")
+
+    def set_bulk_delay(self, seconds: float) -> dict[str, Any]:
+        """Slow every bulk export down by `seconds` per 1,000 objects (0 for full speed)."""
+        return self._call("PUT", "/bulk", {"delay": seconds})
+
+    def wait_for_bulk_operation(self, shop: str, operation_id: str | None = None, timeout: float = 60.0
+                                ) -> dict[str, Any]:
+        """Poll until the operation (default: the shop's latest) is finished; TimeoutError if it is not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ops = self.bulk_operations(shop)
+            op = next((o for o in ops if o["id"] == operation_id), None) if operation_id else (ops[-1] if ops else None)
+            if op is not None and op["status"] in ("COMPLETED", "FAILED", "CANCELED", "EXPIRED"):
+                return op
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"bulk operation {operation_id or 'latest'} on {shop} not finished after "
+                                   f"{timeout:g} s: {op}")
+            time.sleep(0.05)
 
     def app(self) -> dict[str, Any]:
         """devshop's view of the app: api_key, app_url, application_url, app_proxy, authorize_mode, webhooks."""

@@ -27,6 +27,9 @@ from devshop.shops import Shop
 
 log = logging.getLogger("devshop.webhooks")
 COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+# Topics devshop delivers to APP_URL/webhooks even when shopify.app.toml does not subscribe to them. A real app
+# must subscribe (a `[[webhooks.subscriptions]]` entry with topics = ["bulk_operations/finish"]) to get them.
+IMPLICIT_TOPICS = ("bulk_operations/finish",)
 CONNECT_TIMEOUT = 1.0  # Shopify: connect within 1 s
 
 
@@ -171,6 +174,9 @@ def default_payload(shop: Shop, topic: str) -> dict[str, Any]:
                 "orders_requested": [6_100_000_000_001], "data_request": {"id": 9_999}}
     if topic in ("app/uninstalled", "shop/update"):
         return rest_shop(shop)
+    if topic == "bulk_operations/finish":
+        return {"admin_graphql_api_id": gid("BulkOperation", 4_400_000_000_001), "completed_at": "2024-08-29T17:23:25Z",
+                "created_at": "2024-08-29T17:16:35Z", "error_code": None, "status": "completed", "type": "query"}
     product = next((p for p in map(shop.catalogue.product, shop.catalogue.all_indexes()) if p), None)
     if product is not None:
         if topic in ("products/create", "products/update"):
@@ -262,6 +268,8 @@ class WebhookDispatcher:
         for topics, uri in self.toml.subscriptions:
             if topic in topics and (url := rebase(uri, self.app_url)) and url not in urls:
                 urls.append(url)
+        if not urls and topic in IMPLICIT_TOPICS:
+            urls.append(self.app_url.rstrip("/") + "/webhooks")
         return urls
 
     def payload(self, shop: Shop, topic: str, data: dict[str, Any]) -> dict[str, Any]:
