@@ -1,4 +1,4 @@
-"""Every GraphQL document Lumi sends to the Shopify Admin API: read-only queries, no mutations."""
+"""Every GraphQL document Lumi sends to the Shopify Admin API: read-only queries, plus the one mutation that starts a read-only bulk export."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 # A merchant's escalation address (store configuration, not customer data). Deliberately simple:
 # one @, a dot in the domain, no spaces; the SMTP server has the last word.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -80,7 +80,7 @@ def _text(max_length: int) -> Check:
 
 
 def _colour(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not _HEX_COLOUR.match(value):
+    if not isinstance(value, str) or not _HEX_COLOUR.fullmatch(value):
         raise SettingsError(field, "must be a colour like #1f6feb")
     return value.lower()
 
@@ -88,7 +88,7 @@ def _colour(field: str, value: Any) -> str:
 def _email_or_none(field: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.match(value.strip()):
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value.strip()):
         raise SettingsError(field, "must be an email address or null")
     return value.strip()
 

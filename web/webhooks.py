@@ -69,7 +69,10 @@ def receive() -> Response:
     services = get_services()
     if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
         raise APIError(413, "payload_too_large", "Webhook body too large.")
-    body = request.get_data(cache=False)
+    # Read one byte past the limit: a chunked body (no Content-Length) is otherwise cut at the limit
+    # silently, and the HMAC would be checked against a prefix of what was sent.
+    request.max_content_length = MAX_WEBHOOK_BYTES + 1
+    body = request.stream.read(MAX_WEBHOOK_BYTES + 1)
     if len(body) > MAX_WEBHOOK_BYTES:
         raise APIError(413, "payload_too_large", "Webhook body too large.")
     if not verify_webhook_hmac(body, _header("Shopify-Hmac-Sha256"), [services.settings.shopify_api_secret]):

@@ -14,7 +14,7 @@ import requests
 
 from shopify import shop_settings
 from shopify.oauth import REQUIRED_SCOPES
-from tests.conftest import DEMO_SHOP, Stack, redis_snapshot
+from tests.conftest import DEMO_SHOP, OTHER_SHOP, Stack, redis_snapshot
 
 
 @pytest.fixture
@@ -124,6 +124,7 @@ INVALID: dict[str, tuple[Any, str]] = {
     "colour-too-long": ({"widget": {"primary_color": "#1234567"}}, "widget.primary_color"),
     "colour-css-injection": ({"widget": {"primary_color": "#000000;background:url(x)"}}, "widget.primary_color"),
     "colour-number": ({"widget": {"primary_color": 123456}}, "widget.primary_color"),
+    "colour-trailing-newline": ({"widget": {"primary_color": "#000000\n"}}, "widget.primary_color"),
     "position": ({"widget": {"position": "top"}}, "widget.position"),
     "greeting-too-long": ({"widget": {"greeting": "x" * 201}}, "widget.greeting"),
     "email-no-at": ({"escalation_email": "not-an-email"}, "escalation_email"),
@@ -210,3 +211,17 @@ def test_concurrent_patches_of_different_fields_both_land(installed: Stack) -> N
         assert state["settings"]["chat_enabled"] is (number % 2 == 0)
         assert state["settings"]["widget"]["greeting"] == f"round {number}"
         assert state["settings_version"] == 1 + 2 * (number + 1)
+
+
+def test_a_valid_token_for_a_shop_that_is_not_installed_gets_404_and_writes_nothing(
+    installed: Stack, redis_client: redis.Redis
+) -> None:
+    before = redis_snapshot(redis_client)
+    for method, kwargs in (("GET", {}), ("PATCH", {"json": {"chat_enabled": False}})):
+        for path in ("/api/shop", "/api/settings"):
+            if method == "PATCH" and path == "/api/shop":
+                continue
+            response = installed.api(method, path, shop=OTHER_SHOP, **kwargs)
+            assert response.status_code == 404, (method, path, response.text)
+            assert response.json()["error"]["code"] == "shop_not_installed"
+    assert redis_snapshot(redis_client) == before

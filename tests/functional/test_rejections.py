@@ -135,6 +135,8 @@ BAD_SHOP_QUERIES = {
     "leading-plus-space": "shop=+shop.myshopify.com",
     "trailing-nul": "shop=shop.myshopify.com%00",
     "trailing-literal-%00": "shop=shop.myshopify.com%2500",
+    "trailing-newline": "shop=shop.myshopify.com%0A",
+    "trailing-dot": "shop=shop.myshopify.com.",
     "admin-store-url": "shop=admin.shopify.com%2Fstore%2Fshop",
 }
 
@@ -147,6 +149,16 @@ def test_install_refuses_an_invalid_shop_without_redirect_or_write(
     url = f"{stack.url}/auth/install" + (f"?{query}" if query else "")
     response = stack.http.get(url, allow_redirects=False, timeout=10)
     assert_error(response, 400, "invalid_shop")
+    assert redis_snapshot(redis_client) == before
+
+
+@pytest.mark.parametrize("query", list(BAD_SHOP_QUERIES.values()), ids=list(BAD_SHOP_QUERIES))
+def test_app_page_refuses_an_invalid_shop_without_redirect_or_write(
+    stack: Stack, redis_client: redis.Redis, query: str
+) -> None:
+    before = redis_snapshot(redis_client)
+    url = f"{stack.url}/app" + (f"?{query}" if query else "")
+    assert_error(stack.http.get(url, allow_redirects=False, timeout=10), 400, "invalid_shop")
     assert redis_snapshot(redis_client) == before
 
 
