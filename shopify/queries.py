@@ -1,4 +1,4 @@
-"""Every GraphQL document Lumi sends to the Shopify Admin API: read-only queries, plus the one mutation that starts a read-only bulk export."""
+"""Every GraphQL document Lumi sends to Shopify: read-only queries, and one mutation that starts a bulk export."""
 
 from __future__ import annotations
 
