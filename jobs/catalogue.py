@@ -19,7 +19,7 @@ from feeds.documents import is_listed, product_id
 from feeds.writer import ShopIndex
 from jobs.context import services as default_services
 from jobs.queues import enqueue
-from jobs.sync import _signals, _submit, read_record
+from jobs.sync import _signals, _submit, complete_variants, read_record
 from shopify import queries
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[st
     if product is None or not is_listed(product):
         index.delete_products([pid])
         return {"shop": shop, "product_id": pid, "action": "removed"}
+    complete_variants(client, [product])
     index.wait(_submit(ctx, index, shop, [product], _generation(ctx.redis, shop), _signals(ctx.redis, shop)))
     return {"shop": shop, "product_id": pid, "action": "indexed"}
 

@@ -15,6 +15,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -224,6 +225,7 @@ def _paged_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str,
     variables: dict[str, Any] = {"query": LISTED_QUERY, "after": cursor}
     for page in client.paginate(queries.PRODUCTS_PAGE, variables, ["products"], page_size=queries.PRODUCTS_PAGE_SIZE):
         products = [p for p in connection_nodes(page) if is_listed(p)]
+        complete_variants(client, products)
         task = _submit(ctx, index, shop, products, generation, signals)
         # Meilisearch indexes this page while the next one is fetched; the cursor only moves once the
         # previous page's task succeeded, so a resumed sync never skips a product.
@@ -234,6 +236,20 @@ def _paged_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str,
     if pending is not None:
         _commit(ctx, index, shop, pending)
     return done
+
+
+def complete_variants(client: AdminClient, products: list[dict[str, Any]]) -> None:
+    """Fetch the variants beyond the first page for the (few) products that have more."""
+    for product in products:
+        variants = product.get("variants") or {}
+        info = variants.get("pageInfo") or {}
+        if not info.get("hasNextPage"):
+            continue
+        more = client.paginate(queries.PRODUCT_VARIANTS_PAGE, {"id": product["id"], "after": info.get("endCursor")},
+                               ["product", "variants"], page_size=100)
+        for page in more:
+            variants["nodes"].extend(connection_nodes(page))
+        variants["pageInfo"] = {"hasNextPage": False}
 
 
 def _commit(ctx: Services, index: ShopIndex, shop: str, pending: tuple[int | None, str | None, int]) -> None:
@@ -274,6 +290,7 @@ def _finish(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, gen
     for pid in touched:
         product = client.execute(queries.PRODUCT_BY_ID, {"id": f"gid://shopify/Product/{pid}"}).get("product")
         if product and is_listed(product):
+            complete_variants(client, [product])
             index.wait(_submit(ctx, index, shop, [product], generation, signals))
     if touched:
         ctx.redis.srem(keys.index_touched(shop), *touched)
@@ -315,7 +332,8 @@ def _bulk_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, 
     done = 0
     pending: tuple[int | None, str | None, int] | None = None
     batch: list[dict[str, Any]] = []
-    for product in _products_from_jsonl(status.get("url")):
+    late: set[int] = set()
+    for product in _products_from_jsonl(status.get("url"), late):
         if not is_listed(product):
             continue
         batch.append(product)
@@ -333,18 +351,26 @@ def _bulk_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, 
         pending = (task, "", done)
     if pending is not None:
         _commit(ctx, index, shop, pending)
+    if late:  # re-read by id in _finish, like products touched by webhooks during the sync
+        ctx.redis.sadd(keys.index_touched(shop), *late)
+        ctx.redis.expire(keys.index_touched(shop), keys.JOB_RECORD_TTL)
     ctx.redis.hdel(keys.sync_record(shop), "bulk_operation")
     return done
 
 
-def _products_from_jsonl(url: str | None) -> Iterator[dict[str, Any]]:
+JOIN_WINDOW = 200  # products held open for their child lines while the JSONL streams by
+
+
+def _products_from_jsonl(url: str | None, late: set[int]) -> Iterator[dict[str, Any]]:
     """Stream the JSONL export, joining `__parentId` lines to their product without loading the file.
 
-    Child lines follow their parent; a product is complete when the next product line starts.
+    Shopify writes a product's children after it, normally right after; a small window of open products
+    joins children that come a little later, and a child whose product already left the window is noted
+    in `late` so that product is re-read by id at the end of the sync (memory stays bounded either way).
     """
     if not url:
         return
-    current: dict[str, Any] | None = None
+    window: OrderedDict[str, dict[str, Any]] = OrderedDict()
     with requests.get(url, stream=True, timeout=(5, 60)) as response:
         response.raise_for_status()
         for raw in response.iter_lines():
@@ -353,22 +379,22 @@ def _products_from_jsonl(url: str | None) -> Iterator[dict[str, Any]]:
             line = json.loads(raw)
             parent = line.pop("__parentId", None)
             if parent is None:
-                if current is not None:
-                    yield current
-                current = line
-                current.setdefault("variants", {"nodes": []})
-                current.setdefault("collections", {"nodes": []})
+                line.setdefault("variants", {"nodes": []})
+                line.setdefault("collections", {"nodes": []})
+                window[line["id"]] = line
+                if len(window) > JOIN_WINDOW:
+                    yield window.popitem(last=False)[1]
                 continue
-            if current is None or current["id"] != parent:
-                continue  # an orphan (Shopify does not promise order across parents; devshop keeps it)
+            product = window.get(parent)
+            if product is None:
+                late.add(product_id(parent))
+                continue
             gid = str(line.get("id", ""))
             if "/ProductVariant/" in gid:
-                current["variants"]["nodes"].append(line)
+                product["variants"]["nodes"].append(line)
             elif "/Collection/" in gid:
-                current["collections"]["nodes"].append(line)
-    if current is not None:
-        yield current
-
+                product["collections"]["nodes"].append(line)
+    yield from window.values()
 
 _INDEX_KEYS = (keys.sync_record, keys.sync_lock, keys.index_state, keys.index_touched, keys.index_tombstones,
                keys.index_pending, keys.sales_signals)

@@ -65,7 +65,7 @@ def _product_fields(collections: str, variants: str) -> str:
 _variant_fields = "id title price compareAtPrice inventoryQuantity availableForSale selectedOptions { name value }"
 _paged_fields = _product_fields(
     "collections(first: 10) { nodes { id handle title } }",
-    f"variants(first: 20) {{ pageInfo {{ hasNextPage }} nodes {{ {_variant_fields} }} }}",
+    f"variants(first: 20) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {_variant_fields} }} }}",
 )
 
 PRODUCTS_PAGE = f"""
@@ -82,6 +82,18 @@ query ProductsPage($first: Int!, $after: String, $query: String) {{
 PRODUCT_BY_ID = f"""
 query ProductById($id: ID!) {{
   product(id: $id) {{{_paged_fields}
+  }}
+}}
+"""
+
+# The rest of a product's variants when it has more than the 20 a catalogue page carries (100 ≈ 202 points).
+PRODUCT_VARIANTS_PAGE = f"""
+query ProductVariantsPage($id: ID!, $first: Int!, $after: String) {{
+  product(id: $id) {{
+    variants(first: $first, after: $after) {{
+      pageInfo {{ hasNextPage endCursor }}
+      nodes {{ {_variant_fields} }}
+    }}
   }}
 }}
 """

@@ -143,6 +143,8 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
+        if self._log.closed:
+            return
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -163,6 +165,7 @@ def start_worker(tmp_path: Path) -> Iterator:
         started.append(worker)
         return worker
 
+    start.started = started  # type: ignore[attr-defined]
     yield start
     for worker in started:
         worker.stop()

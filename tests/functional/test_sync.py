@@ -279,3 +279,31 @@ def test_uninstall_purges_the_shops_documents_and_job_records(
     wait_until(lambda: not indexed(meili_client, DEMO_SHOP), what="the purge")
     assert not redis_client.exists(keys.sync_record(DEMO_SHOP), keys.index_state(DEMO_SHOP))
     assert indexed(meili_client, OTHER_SHOP) == other
+
+
+def comparable(docs: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {pid: {k: v for k, v in doc.items() if k not in {"generation", "back_in_stock_at"}}
+            for pid, doc in docs.items()}
+
+
+def test_bulk_operation_sync_gives_the_same_documents_as_the_paged_sync(
+    synced_stack: Stack, meili_client: meilisearch.Client, start_worker
+) -> None:  # type: ignore[no-untyped-def]
+    stack = synced_stack
+    paged = indexed(meili_client, DEMO_SHOP)
+    assert read_record(stack.services.redis, DEMO_SHOP)["mode"] == "paged"
+    # A worker configured to use bulk operations for any catalogue size takes the rebuild.
+    bulk_worker = start_worker({**stack.env, "LUMI_BULK_THRESHOLD": "0"})
+    for worker in list(start_worker.started)[:-1]:  # type: ignore[attr-defined]
+        worker.stop()
+    request_sync(stack.services, DEMO_SHOP)
+    wait_until(synced(stack), what="the bulk sync")
+    assert read_record(stack.services.redis, DEMO_SHOP)["mode"] == "bulk"
+    assert bulk_worker.proc.poll() is None
+    assert stack.control.bulk_operations(DEMO_SHOP)[-1]["status"] == "COMPLETED"
+    bulk = comparable(indexed(meili_client, DEMO_SHOP))
+    paged = comparable(paged)
+    assert set(bulk) == set(paged)
+    differing = {pid: {k: (paged[pid][k], bulk[pid].get(k)) for k in paged[pid] if paged[pid][k] != bulk[pid].get(k)}
+                 for pid in paged if paged[pid] != bulk[pid]}
+    assert differing == {}
