@@ -85,7 +85,38 @@ def after_ready(env: Mapping[str, str]) -> None:
     is fresh on every start, so this is idempotent); it raises ServiceError to abort start-up.
     Not run by `--check`.
     """
-    install_demo_shop(env)
+    if install_demo_shop(env):
+        watch_demo_index(env)
+
+
+def watch_demo_index(env: Mapping[str, str], shop: str = DEMO_SHOP, timeout: float = 300) -> bool:
+    """Follow the demo shop's first catalogue sync (queued by the install) through /api/index, as the
+    admin page does, printing its progress; a slow or failed sync is reported, never fatal."""
+    devshop, app = env.get("DEVSHOP_URL", "").rstrip("/"), env["APP_URL"].rstrip("/")
+    deadline, last = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        try:
+            token = requests.post(f"{devshop}/_devshop/shops/{shop}/session-token", json={}, timeout=5).json()
+            answer = requests.get(f"{app}/api/index", timeout=5,
+                                  headers={"Authorization": f"Bearer {token['session_token']}"})
+            state = answer.json()["index"]
+        except (requests.RequestException, ValueError, KeyError) as err:
+            print(f"! cannot read the index progress: {err}", flush=True)
+            return False
+        line = f"{state['phase'] or state['state']}: {state['done']}/{state['total'] or '?'} products"
+        if line != last:
+            print(f"  index {line}", flush=True)
+            last = line
+        if state["state"] == "completed":
+            print(f"✓ indexed {state['documents']} products of {shop}", flush=True)
+            return True
+        if state["state"] == "failed":
+            print(f"! the first sync failed: {state['error']}", flush=True)
+            return False
+        time.sleep(1)
+    print(f"! the first sync is still running after {timeout:.0f} s; `flask --app web lumi sync {shop}` "
+          "shows its progress", flush=True)
+    return False
 
 
 def admin_app_url(env: Mapping[str, str], shop: str = DEMO_SHOP) -> str | None:
