@@ -312,3 +312,25 @@ def test_bulk_operation_sync_gives_the_same_documents_as_the_paged_sync(
     differing = {pid: {k: (paged[pid][k], bulk[pid].get(k)) for k in paged[pid] if paged[pid][k] != bulk[pid].get(k)}
                  for pid in paged if paged[pid] != bulk[pid]}
     assert differing == {}
+
+
+def test_a_webhook_during_a_sync_is_not_overwritten_by_older_page_data(
+    make_stack, meili_client: meilisearch.Client, start_worker
+) -> None:  # type: ignore[no-untyped-def]
+    ensure_indexes(meili_client)
+    stack: Stack = make_stack(SHOPS={DEMO_SHOP: {"products": 300, "seed": 5}}, BUCKET_SIZE=1000, RESTORE_RATE=1500)
+    start_worker(stack.env)
+    start_worker(stack.env)  # a second worker serves webhook jobs while the first one syncs
+    stack.install()
+    redis_client = stack.services.redis
+    wait_until(lambda: read_record(redis_client, DEMO_SHOP).get("done", 0) >= 24, what="some progress")
+    first_page = sorted(indexed(meili_client, DEMO_SHOP))[:3]
+    token = stack.control.issue_token(DEMO_SHOP, scope="write_products")["access_token"]
+    for pid in first_page:  # already written by this sync: the webhook's newer version must win
+        graphql(stack, token, "mutation($p: ProductUpdateInput!) { productUpdate(product: $p) { product { id } } }",
+                {"p": {"id": f"gid://shopify/Product/{pid}", "title": f"Changed mid-sync {pid}"}})
+    assert read_record(redis_client, DEMO_SHOP)["status"] == "running"
+    wait_until(synced(stack), what="the sync")
+    docs = indexed(meili_client, DEMO_SHOP)
+    assert [docs[pid]["title"] for pid in first_page] == [f"Changed mid-sync {pid}" for pid in first_page]
+    assert not redis_client.exists(keys.index_touched(DEMO_SHOP))
