@@ -15,6 +15,7 @@ import redis
 import requests
 
 from core import keys
+from devshop.catalogue import LOCATION_ID
 from feeds.documents import document_uid, product_id
 from feeds.index import PRODUCTS_INDEX, ensure_indexes
 from feeds.writer import ShopIndex, shop_filter
@@ -334,3 +335,27 @@ def test_a_webhook_during_a_sync_is_not_overwritten_by_older_page_data(
     docs = indexed(meili_client, DEMO_SHOP)
     assert [docs[pid]["title"] for pid in first_page] == [f"Changed mid-sync {pid}" for pid in first_page]
     assert not redis_client.exists(keys.index_touched(DEMO_SHOP))
+
+
+def test_inventory_webhook_brings_a_product_back_in_stock(
+    synced_stack: Stack, meili_client: meilisearch.Client
+) -> None:
+    stack = synced_stack
+    docs = indexed(meili_client, DEMO_SHOP)
+    pid = next(pid for pid, doc in sorted(docs.items()) if not doc["available"])
+    token = stack.control.issue_token(DEMO_SHOP, scope="write_products,write_inventory,read_inventory")["access_token"]
+    query = "query($id: ID!) { product(id: $id) { variants(first: 1) { nodes { inventoryItem { id } } } } }"
+    variant = graphql(stack, token, query, {"id": f"gid://shopify/Product/{pid}"})["product"]["variants"]["nodes"][0]
+    item = variant["inventoryItem"]["id"]
+    location = f"gid://shopify/Location/{LOCATION_ID}"  # devshop's one location
+    result = graphql(
+        stack, token,
+        "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) "
+        "{ userErrors { field message } } }",
+        {"input": {"name": "available", "reason": "correction", "ignoreCompareQuantity": True,
+                   "quantities": [{"inventoryItemId": item, "locationId": location, "quantity": 5}]}},
+    )
+    assert result["inventorySetQuantities"]["userErrors"] == []
+    wait_until(lambda: indexed(meili_client, DEMO_SHOP)[pid]["available"], timeout=15, what="back in stock")
+    doc = indexed(meili_client, DEMO_SHOP)[pid]
+    assert doc["back_in_stock_at"] and abs(doc["back_in_stock_at"] - time.time()) < 60
