@@ -359,3 +359,10 @@ def test_inventory_webhook_brings_a_product_back_in_stock(
     wait_until(lambda: indexed(meili_client, DEMO_SHOP)[pid]["available"], timeout=15, what="back in stock")
     doc = indexed(meili_client, DEMO_SHOP)[pid]
     assert doc["back_in_stock_at"] and abs(doc["back_in_stock_at"] - time.time()) < 60
+
+
+def test_make_dev_follows_the_first_sync_to_completion(synced_stack: Stack, capsys) -> None:  # type: ignore[no-untyped-def]
+    from devtools.dev import watch_demo_index
+
+    assert watch_demo_index({"DEVSHOP_URL": synced_stack.devshop.url, "APP_URL": synced_stack.url}, timeout=30)
+    assert f"✓ indexed {len(listed_products(synced_stack))} products of {DEMO_SHOP}" in capsys.readouterr().out
