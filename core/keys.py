@@ -138,3 +138,30 @@ SIGNALS_TTL = 2 * 24 * 3600  # recomputed nightly; stale counts vanish rather th
 # Workers look for abandoned syncs (killed worker, expired lock) at most this often, one at a time.
 RESUME_CHECK_LOCK = f"{PREFIX}:lock:resume-check"
 RESUME_CHECK_INTERVAL = 5
+
+# --- Feed caches -------------------------------------------------------------------------------------
+
+
+def feeds_version(shop_domain: str) -> str:
+    """Counter bumped on every index write for the shop: cached feed bodies keyed on it become unreachable."""
+    return f"{PREFIX}:feeds:version:{shop_domain}"
+
+
+def feed_body(shop_domain: str, fingerprint: str) -> str:
+    """Hash: a rendered feed (etag, gzip body, products) for one (feed, params, settings, index) version."""
+    return f"{PREFIX}:feeds:body:{shop_domain}:{fingerprint}"
+
+
+def feed_last_good(shop_domain: str, request_key: str) -> str:
+    """The last good body for a (feed, params), whatever the versions: served stale when Meilisearch is down."""
+    return f"{PREFIX}:feeds:stale:{shop_domain}:{request_key}"
+
+
+def feed_fill_lock(shop_domain: str, fingerprint: str) -> str:
+    """Held by the one request computing a missing feed; the others wait for its body (no stampede)."""
+    return f"{PREFIX}:lock:feed:{shop_domain}:{fingerprint}"
+
+
+FEED_BODY_TTL = 600
+FEED_LAST_GOOD_TTL = 24 * 3600
+FEED_FILL_LOCK_TTL = 5

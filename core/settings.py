@@ -51,6 +51,7 @@ class Settings:
     default_plan: str
     plan_retention_days: dict[str, int]
     bulk_threshold: int
+    feed_cache_control: str
 
     @property
     def model_enabled(self) -> bool:
@@ -209,6 +210,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         meili_timeout=env.number("MEILI_TIMEOUT", 2.0, 0.05, 60.0),
         worker_heartbeat_max_age=env.integer("WORKER_HEARTBEAT_MAX_AGE", 60, 5, 3600),
         bulk_threshold=env.integer("LUMI_BULK_THRESHOLD", 1000, 0, 10_000_000),
+        feed_cache_control=(
+            f"public, max-age={env.integer('LUMI_FEED_MAX_AGE', 60, 0, 86400)}, "
+            f"s-maxage={env.integer('LUMI_FEED_S_MAXAGE', 300, 0, 86400)}, "
+            f"stale-while-revalidate={env.integer('LUMI_FEED_STALE_WHILE_REVALIDATE', 600, 0, 604800)}, "
+            f"stale-if-error={env.integer('LUMI_FEED_STALE_IF_ERROR', 86400, 0, 604800)}"
+        ),
         **_plans(env),
     )
 

@@ -32,8 +32,12 @@ PRODUCTS_SETTINGS: dict[str, Any] = {
         "tags",
         "collections",
         "price_min",
+        "units_7d",
+        "units_30d",
+        "back_in_stock_at",
     ],
     "sortableAttributes": [
+        "available",
         "published_at",
         "created_at",
         "updated_at",

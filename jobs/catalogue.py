@@ -16,6 +16,7 @@ import redis
 from core import keys
 from core.services import Services
 from feeds.documents import is_listed, product_id
+from feeds.service import bump_index_version
 from feeds.writer import ShopIndex
 from jobs.context import services as default_services
 from jobs.queues import enqueue
@@ -60,9 +61,11 @@ def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[st
     index = ShopIndex(ctx.meili, shop)
     if product is None or not is_listed(product):
         index.delete_products([pid])
+        bump_index_version(ctx.redis, shop)
         return {"shop": shop, "product_id": pid, "action": "removed"}
     complete_variants(client, [product])
     index.wait(_submit(ctx, index, shop, [product], _generation(ctx.redis, shop), _signals(ctx.redis, shop)))
+    bump_index_version(ctx.redis, shop)
     return {"shop": shop, "product_id": pid, "action": "indexed"}
 
 
@@ -73,6 +76,7 @@ def delete_product(shop: str, pid: int, ctx: Services | None = None) -> dict[str
         pipe.expire(keys.index_tombstones(shop), keys.TOMBSTONE_TTL)
         pipe.execute()
     ShopIndex(ctx.meili, shop).delete_products([pid])
+    bump_index_version(ctx.redis, shop)
     return {"shop": shop, "product_id": pid, "action": "deleted"}
 
 

@@ -27,6 +27,7 @@ from rq import Queue
 from core import keys
 from core.services import Services
 from feeds.documents import is_listed, product_id, to_document
+from feeds.service import bump_index_version
 from feeds.writer import ShopIndex
 from jobs.context import services as default_services
 from jobs.signals import compute_sales_signals
@@ -255,6 +256,7 @@ def complete_variants(client: AdminClient, products: list[dict[str, Any]]) -> No
 def _commit(ctx: Services, index: ShopIndex, shop: str, pending: tuple[int | None, str | None, int]) -> None:
     task, cursor, done = pending
     index.wait(task)
+    bump_index_version(ctx.redis, shop)
     _save(ctx.redis, shop, cursor=cursor or "", done=done)
 
 
@@ -300,6 +302,7 @@ def _finish(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, gen
     stale = [pid for pid in ctx.redis.hkeys(tomb_key)]
     if stale:
         index.delete_products(int(pid) for pid in stale)
+    bump_index_version(ctx.redis, shop)
 
 
 def _signals(client: redis.Redis, shop: str) -> dict[int, tuple[int, int]]:

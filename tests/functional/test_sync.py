@@ -6,82 +6,25 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import meilisearch
-import pytest
 import redis
-import requests
 
 from core import keys
+from core.purge import receipts
 from devshop.catalogue import LOCATION_ID
 from feeds.documents import document_uid, product_id
-from feeds.index import PRODUCTS_INDEX, ensure_indexes
-from feeds.writer import ShopIndex, shop_filter
+from feeds.index import ensure_indexes
+from feeds.writer import ShopIndex
 from jobs.sync import read_record, request_sync
 from shopify import queries
 from shopify.admin import connection_nodes
 from tests.conftest import DEMO_SHOP, OTHER_SHOP, Stack
+from tests.helpers import graphql, indexed, listed_products, synced, wait_until
 
 ALL_RECORD_FIELDS = {"shop", "status", "phase", "cursor", "done", "total", "skipped", "mode", "error", "started_at",
                      "finished_at", "updated_at", "reason", "generation"}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.1, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-
-
-def synced(stack: Stack, shop: str = DEMO_SHOP) -> Callable[[], bool]:
-    def check() -> bool:
-        record = read_record(stack.services.redis, shop)
-        assert record.get("status") != "failed", record
-        return record.get("status") == "completed"
-
-    return check
-
-
-def indexed(meili: meilisearch.Client, shop: str) -> dict[int, dict[str, Any]]:
-    index = meili.index(PRODUCTS_INDEX)
-    out: dict[int, dict[str, Any]] = {}
-    offset = 0
-    while True:
-        page = index.get_documents({"filter": shop_filter(shop), "limit": 1000, "offset": offset})
-        for doc in page.results:
-            data = dict(doc)
-            data.pop("_Document__doc", None)
-            assert data["product_id"] not in out, f"product {data['product_id']} indexed twice"
-            out[data["product_id"]] = data
-        offset += 1000
-        if offset >= page.total:
-            return out
-
-
-def listed_products(stack: Stack, shop: str = DEMO_SHOP) -> dict[int, dict[str, Any]]:
-    client = stack.services.tokens.admin_client(shop)
-    products: dict[int, dict[str, Any]] = {}
-    for page in client.paginate(queries.PRODUCTS_PAGE, {"query": "status:active"}, ["products"], page_size=12):
-        for product in connection_nodes(page):
-            if product["publishedAt"]:
-                products[product_id(product["id"])] = product
-    return products
-
-
-@pytest.fixture
-def synced_stack(make_stack, meili_client: meilisearch.Client, start_worker) -> Stack:  # type: ignore[no-untyped-def]
-    ensure_indexes(meili_client)
-    # A Plus-sized bucket refilling fast: these tests are about the index, not about waiting for Shopify.
-    stack: Stack = make_stack(SHOPS={DEMO_SHOP: {"products": 300, "seed": 1}, OTHER_SHOP: {"products": 80, "seed": 2}},
-                              BUCKET_SIZE=20000, RESTORE_RATE=20000)
-    start_worker(stack.env)
-    stack.install()  # the install queues the first sync
-    wait_until(synced(stack), what="the first sync")
-    return stack
 
 
 def test_sync_indexes_exactly_the_listed_products(synced_stack: Stack, meili_client: meilisearch.Client) -> None:
@@ -164,17 +107,6 @@ def test_rebuild_never_shows_fewer_products_than_either_generation(
     assert new == old - 1
     assert len(counts) > 5
     assert min(counts) >= min(old, new)
-
-
-def graphql(stack: Stack, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    from shopify.version import API_VERSION
-
-    url = stack.devshop.admin_base_url.format(shop=DEMO_SHOP) + f"/admin/api/{API_VERSION}/graphql.json"
-    response = requests.post(url, json={"query": query, "variables": variables},
-                             headers={"X-Shopify-Access-Token": token}, timeout=30)
-    body = response.json()
-    assert not body.get("errors"), body
-    return body["data"]
 
 
 def test_product_changes_reach_the_index_within_seconds(synced_stack: Stack, meili_client: meilisearch.Client) -> None:
@@ -282,7 +214,8 @@ def test_uninstall_purges_the_shops_documents_and_job_records(
     wait_until(synced(stack, OTHER_SHOP), what="the other shop's sync")
     other = indexed(meili_client, OTHER_SHOP)
     stack.control.uninstall(DEMO_SHOP)
-    wait_until(lambda: not indexed(meili_client, DEMO_SHOP), what="the purge")
+    wait_until(lambda: bool(receipts(stack.services, DEMO_SHOP)), what="the purge's receipt")
+    assert not indexed(meili_client, DEMO_SHOP)
     assert not redis_client.exists(keys.sync_record(DEMO_SHOP), keys.index_state(DEMO_SHOP))
     assert indexed(meili_client, OTHER_SHOP) == other
 

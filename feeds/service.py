@@ -1,0 +1,237 @@
+"""Rendering a feed: Meilisearch query → compact JSON, cached in Redis by version, alive when a backend fails.
+
+Cache layers, inside out: a Redis body cache keyed on (feed, parameters, settings version, index version)
+— a product or settings change bumps a version, so stale entries are unreachable in O(1) — stored gzip-
+compressed with a strong ETag; one request fills a missing entry while the others wait for it; the last
+good body per (feed, parameters) is kept for a day and served, marked stale, when Meilisearch fails.
+If Redis fails, feeds are computed straight from Meilisearch.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from meilisearch.errors import MeilisearchError
+
+from core import keys
+from core.services import Services
+from feeds.definitions import PINNED, Feed, FeedParamError, FeedParams, card, encode_cursor, search_arguments
+from feeds.index import PRODUCTS_INDEX
+from feeds.writer import shop_filter
+
+log = logging.getLogger(__name__)
+
+SIMILAR_CANDIDATES = 200
+FILL_WAIT_SECONDS = 2.0
+
+
+class FeedUnavailable(Exception):
+    """Meilisearch failed and no good body is cached: answer 503 with Retry-After."""
+
+
+class ProductNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class FeedBody:
+    json: bytes
+    gzip: bytes
+    etag: str
+    product_ids: tuple[str, ...]
+    stale: bool = False
+
+
+def bump_index_version(client: redis.Redis, shop: str) -> None:
+    """Called after every index write for `shop`: its cached feed bodies become unreachable."""
+    try:
+        client.incr(keys.feeds_version(shop))
+    except redis.RedisError:
+        log.warning("could not bump the feeds version", extra={"shop": shop})
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, separators=(",", ":"), default=str).encode()).hexdigest()[:32]
+
+
+def _pack(payload: dict[str, Any], product_ids: list[str], stale: bool = False) -> FeedBody:
+    raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return FeedBody(json=raw, gzip=gzip.compress(raw, compresslevel=6, mtime=0),
+                    etag='"' + hashlib.sha256(raw).hexdigest()[:40] + '"', product_ids=tuple(product_ids), stale=stale)
+
+
+def _store(client: redis.Redis, key: str, body: FeedBody, ttl: int) -> None:
+    with client.pipeline() as pipe:
+        pipe.hset(key, mapping={"json": body.json, "gzip": body.gzip, "etag": body.etag,
+                                "ids": ",".join(body.product_ids)})
+        pipe.expire(key, ttl)
+        pipe.execute()
+
+
+def _load(client: redis.Redis, key: str, stale: bool = False) -> FeedBody | None:
+    raw = client.hgetall(key)
+    if not raw:
+        return None
+    ids = raw[b"ids"].decode()
+    return FeedBody(json=raw[b"json"], gzip=raw[b"gzip"], etag=raw[b"etag"].decode(),
+                    product_ids=tuple(i for i in ids.split(",") if i), stale=stale)
+
+
+def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedParams,
+           settings: dict[str, Any], settings_version: int) -> FeedBody:
+    cache = services.queue_redis  # bytes in and out: bodies are stored gzip-compressed
+    request_key = _fingerprint(feed.name, arg, params.cache_key())
+    try:
+        index_version = int(cache.get(keys.feeds_version(shop)) or 0)
+        fingerprint = _fingerprint(request_key, settings_version, index_version)
+        body_key = keys.feed_body(shop, fingerprint)
+        cached = _load(cache, body_key)
+        if cached is not None:
+            return cached
+        lock_key = keys.feed_fill_lock(shop, fingerprint)
+        if not cache.set(lock_key, b"1", nx=True, ex=keys.FEED_FILL_LOCK_TTL):
+            # Someone else is computing this very body: wait for it rather than query Meilisearch again.
+            deadline = time.monotonic() + FILL_WAIT_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+                cached = _load(cache, body_key)
+                if cached is not None:
+                    return cached
+    except redis.RedisError:
+        log.warning("feed cache unavailable; serving from Meilisearch", extra={"shop": shop})
+        return _compute(services, shop, feed, arg, params, settings)
+    try:
+        body = _compute(services, shop, feed, arg, params, settings)
+    except FeedUnavailable:
+        last = _load(cache, keys.feed_last_good(shop, request_key), stale=True)
+        if last is None:
+            raise
+        return last
+    finally:
+        try:
+            cache.delete(lock_key)
+        except redis.RedisError:
+            pass
+    try:
+        _store(cache, body_key, body, keys.FEED_BODY_TTL)
+        _store(cache, keys.feed_last_good(shop, request_key), body, keys.FEED_LAST_GOOD_TTL)
+    except redis.RedisError:
+        pass
+    return body
+
+
+def _compute(services: Services, shop: str, feed: Feed, arg: str, params: FeedParams,
+             settings: dict[str, Any]) -> FeedBody:
+    index = services.meili.index(PRODUCTS_INDEX)
+    try:
+        if feed.name == "similar":
+            hits, total = _similar(index, shop, int(arg), feed, params, settings)
+        else:
+            q, options = search_arguments(feed, arg, params, shop, settings, limit=params.limit,
+                                          offset=params.offset)
+            result = index.search(q, options)
+            hits, total = result["hits"], int(result.get("estimatedTotalHits") or 0)
+        if params.offset == 0:
+            hits = _with_pinned(index, shop, feed, params, settings, hits)
+    except MeilisearchError as err:
+        log.warning("feed query failed", extra={"shop": shop, "feed": feed.name, "error": type(err).__name__})
+        raise FeedUnavailable(str(err)) from err
+    except OSError as err:  # connection refused / reset below the SDK
+        raise FeedUnavailable(str(err)) from err
+    products = [card(hit) for hit in hits[: params.limit]]
+    next_offset = params.offset + params.limit
+    payload = {
+        "feed": feed.name if not arg else f"{feed.name}/{arg}",
+        "shop": shop,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "products": products,
+        "next_cursor": encode_cursor(next_offset) if next_offset < min(total, 1000) and products else None,
+    }
+    return _pack(payload, [p["id"] for p in products])
+
+
+def _with_pinned(index: Any, shop: str, feed: Feed, params: FeedParams, settings: dict[str, Any],
+                 hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pinned = [pid for pid in (settings.get("pinned_products") or {}).get(feed.name, []) if pid not in params.exclude]
+    if not pinned:
+        return hits
+    # Pinned products still obey the shop filter, exclusions and stock rules: the feed's filters minus its own.
+    _, options = search_arguments(PINNED, "", params, shop, settings, limit=len(pinned), offset=0)
+    options["filter"] += f" AND (product_id IN [{', '.join(map(str, pinned))}])"
+    options.pop("sort", None)
+    found = {hit["product_id"]: hit for hit in index.search("", options)["hits"]}
+    first = [found[pid] for pid in pinned if pid in found]
+    rest = [hit for hit in hits if hit["product_id"] not in found]
+    return first + rest
+
+
+def _similar(index: Any, shop: str, pid: int, feed: Feed, params: FeedParams,
+             settings: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    found = index.get_documents({"filter": f"{shop_filter(shop)} AND product_id = {pid}", "limit": 1}).results
+    if not found:
+        raise ProductNotFound(pid)
+    base = dict(found[0])
+    ors = []
+    if base.get("product_type"):
+        ors.append(f"product_type = {json.dumps(base['product_type'])}")
+    if base.get("vendor"):
+        ors.append(f"vendor = {json.dumps(base['vendor'])}")
+    if base.get("tags"):
+        ors.append(f"tags IN [{', '.join(json.dumps(t) for t in base['tags'][:20])}]")
+    if base.get("collections"):
+        ors.append(f"collections IN [{', '.join(json.dumps(c) for c in base['collections'][:20])}]")
+    if not ors:
+        return [], 0
+    _, options = search_arguments(feed, "", params, shop, settings, limit=SIMILAR_CANDIDATES, offset=0)
+    options["filter"] += f" AND (product_id != {pid}) AND ({' OR '.join(ors)})"
+    price = base.get("price_min")
+    if price:
+        options["filter"] += f" AND (price_min >= {price * 0.5} AND price_min <= {price * 2})"
+    candidates = index.search("", options)["hits"]
+
+    def score(hit: dict[str, Any]) -> tuple[float, int]:
+        points = 3.0 * (hit.get("product_type") == base.get("product_type"))
+        points += 2.0 * (hit.get("vendor") == base.get("vendor"))
+        points += len(set(hit.get("tags") or []) & set(base.get("tags") or []))
+        points += 2.0 * len(set(hit.get("collections") or []) & set(base.get("collections") or []))
+        if price and hit.get("price_min"):
+            points += 1.0 - min(abs(hit["price_min"] - price) / price, 1.0)
+        return (-points, hit["product_id"])
+
+    ranked = sorted(candidates, key=score)
+    return ranked[params.offset: params.offset + params.limit], len(ranked)
+
+
+__all__ = ["FeedBody", "FeedParamError", "FeedUnavailable", "ProductNotFound", "bump_index_version", "render"]
+
+
+def _register() -> None:
+    from core.purge import DataStore, register
+
+    def shop_keys(ctx: Services, shop: str) -> list[str]:
+        found = [keys.feeds_version(shop)] if ctx.redis.exists(keys.feeds_version(shop)) else []
+        for pattern in (keys.feed_body(shop, "*"), keys.feed_last_good(shop, "*"), keys.feed_fill_lock(shop, "*")):
+            found.extend(ctx.redis.scan_iter(match=pattern, count=1000))
+        return found
+
+    def purge(ctx: Services, shop: str) -> int:
+        found = shop_keys(ctx, shop)
+        return int(ctx.redis.delete(*found)) if found else 0
+
+    def inventory(ctx: Services, shop: str) -> dict[str, int]:
+        found = shop_keys(ctx, shop)
+        return {f"{keys.PREFIX}:feeds:*:{shop}:*": len(found)} if found else {}
+
+    register(DataStore("feed-cache", "products", "cached feed bodies (public catalogue data) and their versions",
+                       purge, inventory))
+
+
+_register()

@@ -1,0 +1,158 @@
+"""Storefront feeds over the real stack: contents, parameters, merchant settings, caching, degraded modes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import meilisearch
+import pytest
+import requests
+
+from core import keys
+from feeds.definitions import FEEDS
+from tests.conftest import DEMO_SHOP, Stack
+from tests.helpers import graphql, indexed, wait_until
+
+FEED_PATHS = ["new-arrivals", "best-sellers", "trending", "on-sale", "back-in-stock", "search?q=shirt"]
+
+
+def get(stack: Stack, path: str, **params: Any) -> requests.Response:
+    sep = "&" if "?" in path else "?"
+    query = "&".join(f"{k}={v}" for k, v in {"shop": DEMO_SHOP, **params}.items())
+    return stack.http.get(f"{stack.url}/proxy/feeds/{path}{sep}{query}", timeout=30)
+
+
+def ids(response: requests.Response) -> list[int]:
+    assert response.status_code == 200, response.text
+    return [int(p["id"]) for p in response.json()["products"]]
+
+
+def test_new_arrivals_are_newest_first_and_cards_are_compact(synced_stack: Stack,
+                                                             meili_client: meilisearch.Client) -> None:
+    docs = indexed(meili_client, DEMO_SHOP)
+    response = get(synced_stack, "new-arrivals", limit=10)
+    body = response.json()
+    assert set(body) == {"feed", "shop", "generated_at", "products", "next_cursor"}
+    got = ids(response)
+    expected = sorted(docs, key=lambda pid: (docs[pid]["available"], docs[pid]["published_at"]), reverse=True)[:10]
+    # Default settings demote out-of-stock products: in stock first, each part newest first.
+    assert got == expected
+    card = body["products"][0]
+    assert set(card) == {"id", "handle", "url", "title", "vendor", "price", "compare_at_price", "currency",
+                         "available", "image"}
+    assert card["url"] == f"/products/{card['handle']}"
+    assert body["next_cursor"]
+    following = ids(get(synced_stack, "new-arrivals", limit=10, cursor=body["next_cursor"]))
+    assert not set(following) & set(got) and following == expected[10:20] if len(expected) > 10 else True
+
+
+def test_on_sale_and_similar(synced_stack: Stack, meili_client: meilisearch.Client) -> None:
+    docs = indexed(meili_client, DEMO_SHOP)
+    sale = ids(get(synced_stack, "on-sale", limit=50))
+    assert sale and all(docs[pid]["on_sale"] for pid in sale)
+    pid = sale[0]
+    similar = ids(get(synced_stack, f"similar/{pid}", limit=20))
+    assert pid not in similar
+    base = docs[pid]
+    for other in similar:
+        shared = (docs[other]["product_type"] == base["product_type"] or docs[other]["vendor"] == base["vendor"]
+                  or set(docs[other]["tags"]) & set(base["tags"]) or set(docs[other]["collections"])
+                  & set(base["collections"]))
+        assert shared
+    assert get(synced_stack, "similar/999999999").json()["error"]["code"] == "product_not_found"
+
+
+@pytest.mark.parametrize(("path", "params", "param"), [
+    ("new-arrivals", {"limit": "0"}, "limit"),
+    ("new-arrivals", {"limit": "51"}, "limit"),
+    ("new-arrivals", {"limit": "ten"}, "limit"),
+    ("new-arrivals", {"page": "0"}, "page"),
+    ("new-arrivals", {"cursor": "garbage!"}, "cursor"),
+    ("new-arrivals", {"exclude": "1,x"}, "exclude"),
+    ("new-arrivals", {"available": "maybe"}, "available"),
+    ("new-arrivals", {"min_price": "-1"}, "min_price"),
+    ("new-arrivals", {"min_price": "20", "max_price": "10"}, "min_price"),
+    ("new-arrivals", {"colour": "red"}, "colour"),
+    ("on-sale", {"order": "cheapest"}, "order"),
+    ("search", {}, "q"),
+    ("similar/abc", {}, "product_id"),
+])
+def test_bad_parameters_get_a_json_400_naming_them(synced_stack: Stack, path: str, params: dict[str, str],
+                                                   param: str) -> None:
+    response = get(synced_stack, path, **params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter"
+    assert response.json()["error"]["details"]["param"] == param
+
+
+def test_every_feed_answers_and_never_shows_excluded_tags(synced_stack: Stack,
+                                                          meili_client: meilisearch.Client) -> None:
+    docs = indexed(meili_client, DEMO_SHOP)
+    tag = max({t for d in docs.values() for t in d["tags"]}, key=lambda t: sum(t in d["tags"] for d in docs.values()))
+    assert synced_stack.api("PATCH", "/api/settings", json={"excluded_tags": [tag]}).status_code == 200
+    wait_until(lambda: True)
+    import time
+
+    time.sleep(5.5)  # the in-process settings snapshot lives 5 s
+    for path in FEED_PATHS:
+        for pid in ids(get(synced_stack, path, limit=50)):
+            assert tag not in docs[pid]["tags"], (path, pid)
+    assert set(FEEDS) >= {p.split("?")[0] for p in FEED_PATHS}
+
+
+def test_etag_304_and_gzip(synced_stack: Stack) -> None:
+    first = get(synced_stack, "new-arrivals", limit=5)
+    etag = first.headers["ETag"]
+    assert first.headers["Content-Encoding"] == "gzip"  # requests asks for gzip and decodes it
+    assert "s-maxage=" in first.headers["Cache-Control"] and "stale-if-error=" in first.headers["Cache-Control"]
+    assert f"shop-{DEMO_SHOP}" in first.headers["Surrogate-Key"]
+    again = synced_stack.http.get(first.url, headers={"If-None-Match": etag}, timeout=10)
+    assert again.status_code == 304 and again.headers["ETag"] == etag
+    raw = synced_stack.http.get(first.url, headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert "Content-Encoding" not in raw.headers and json.loads(raw.content) == first.json()
+    assert gzip.decompress(synced_stack.http.get(first.url, stream=True, timeout=10).raw.read()) == raw.content
+
+
+def test_product_update_changes_feed_and_etag_within_seconds(synced_stack: Stack) -> None:
+    before = get(synced_stack, "new-arrivals", limit=5)
+    pid = before.json()["products"][0]["id"]
+    token = synced_stack.control.issue_token(DEMO_SHOP, scope="write_products")["access_token"]
+    graphql(synced_stack, token, "mutation($p: ProductUpdateInput!) { productUpdate(product: $p) { product { id } } }",
+            {"p": {"id": f"gid://shopify/Product/{pid}", "title": "Fresh title"}})
+    wait_until(lambda: get(synced_stack, "new-arrivals", limit=5).json()["products"][0]["title"] == "Fresh title",
+               timeout=15, what="the feed to change")
+    assert get(synced_stack, "new-arrivals", limit=5).headers["ETag"] != before.headers["ETag"]
+
+
+def test_feeds_off_unknown_and_uninstalled_shops_are_404(synced_stack: Stack) -> None:
+    assert get(synced_stack, "nope").json()["error"]["code"] == "unknown_feed"
+    response = synced_stack.http.get(f"{synced_stack.url}/proxy/feeds/new-arrivals?shop=unknown.myshopify.com",
+                                     timeout=10)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "shop_not_found"
+    synced_stack.api("PATCH", "/api/settings", json={"feeds_enabled": False})
+    import time
+
+    time.sleep(5.5)
+    off = get(synced_stack, "new-arrivals")
+    assert off.status_code == 404 and off.json()["error"]["code"] == "feeds_disabled"
+
+
+def test_meilisearch_down_serves_stale_then_503(synced_stack: Stack, redis_client) -> None:  # type: ignore[no-untyped-def]
+    good = get(synced_stack, "new-arrivals", limit=7)
+    assert good.status_code == 200
+    meili = synced_stack.services.meili
+    # Point the app at a Meilisearch that is not there (the shared test server keeps running).
+    original = meili.config.url
+    meili.config.url = "http://127.0.0.1:1"
+    try:
+        redis_client.incr(keys.feeds_version(DEMO_SHOP))  # force a miss: the body cache cannot answer
+        stale = get(synced_stack, "new-arrivals", limit=7)
+        assert stale.status_code == 200 and stale.headers["X-Lumi-Stale"] == "1"
+        assert stale.json()["products"] == good.json()["products"]
+        never = get(synced_stack, "new-arrivals", limit=8)
+        assert never.status_code == 503 and never.headers["Retry-After"]
+        assert never.json()["error"]["code"] == "feed_unavailable"
+    finally:
+        meili.config.url = original
