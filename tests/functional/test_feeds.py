@@ -179,3 +179,31 @@ def test_every_feed_response_matches_the_openapi_schema(synced_stack: Stack) -> 
         assert sorted(feed_schema.iter_errors(response.json()), key=str) == [], path
     error = get(synced_stack, "new-arrivals", limit=0).json()
     assert list(_validator("Error").iter_errors(error)) == []
+
+
+def test_redis_down_feeds_still_answer_from_meilisearch(env: dict[str, str], meili_client: meilisearch.Client,
+                                                        start_worker) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from devtools.services import RedisServer
+    from feeds.index import ensure_indexes
+    from tests.helpers import synced
+
+    ensure_indexes(meili_client)
+    own = RedisServer().start()  # this test stops its Redis; nobody else uses it
+    stack = Stack({**env, "REDIS_URL": own.url}, {"SHOPS": {DEMO_SHOP: {"products": 60, "seed": 9}},
+                                                 "BUCKET_SIZE": 20000, "RESTORE_RATE": 20000})
+    try:
+        start_worker(stack.env)
+        stack.install()
+        wait_until(synced(stack), what="the first sync")
+        warm = get(stack, "new-arrivals", limit=6)
+        assert warm.status_code == 200
+        own.stop()
+        time.sleep(5.2)  # past the in-process settings snapshot's freshness: the fallback path is used
+        cold = get(stack, "new-arrivals", limit=6)
+        assert cold.status_code == 200, cold.text
+        assert [p["id"] for p in cold.json()["products"]] == [p["id"] for p in warm.json()["products"]]
+    finally:
+        stack.stop()
+        own.stop()
