@@ -1,4 +1,4 @@
-"""`make dev`: run Lumi's whole stack locally (Redis, Meilisearch, devshop, release, web, worker) until Ctrl-C."""
+"""`make dev`: run Lumi's whole stack locally (Redis, Meilisearch, devshop, release, web, worker, edge) until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 from dotenv import dotenv_values
 
+from devtools.edge import EdgeServer, NginxUnavailable
 from devtools.services import (
     DEFAULT_MEILI_MASTER_KEY,
     REPO_ROOT,
@@ -272,7 +273,7 @@ class DevStack:
         self.bin = venv_bin or _venv_bin()
         self.running: list[Running] = []
         self.urls: dict[str, str] = {}
-        for name in ("dev", "redis", "meilisearch", "devshop", "release", "web", "worker"):
+        for name in ("dev", "redis", "meilisearch", "devshop", "release", "web", "worker", "edge"):
             printer.add(name)
 
     # -- output ------------------------------------------------------------------------------
@@ -285,6 +286,9 @@ class DevStack:
         port = int(env["PORT"])
         if port_in_use(port):
             raise ServiceError(f"port {port} is already in use (another `make dev`?): set PORT=<free port> in .env")
+        edge_port = self.edge_port()
+        if edge_port is not None and port_in_use(edge_port):
+            raise ServiceError(f"EDGE_PORT {edge_port} is already in use: set EDGE_PORT=<free port> in .env")
 
         if _is_set(env, "REDIS_URL"):
             self.say(f"using REDIS_URL from the environment: {env['REDIS_URL']}")
@@ -335,6 +339,61 @@ class DevStack:
             self._start(
                 ManagedProcess(name, argv, env=env, cwd=REPO_ROOT, printer=self.printer, stop_timeout=STOP_TIMEOUT)
             )
+
+    def edge_port(self) -> int | None:
+        """EDGE_PORT when set (ServiceError if it is not a port number), else None: PORT+1 or a free port."""
+        value = self.env.get("EDGE_PORT", "").strip()
+        if not value:
+            return None
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise ServiceError(f"EDGE_PORT must be a TCP port number, not {value!r}")
+        return int(value)
+
+    def start_edge(self) -> EdgeServer | None:
+        """Put the storefront edge (nginx with deploy/edge/nginx.conf.template) in front of the web process.
+
+        Run once web is up. Listens on EDGE_PORT, else PORT+1 when it can, else a free port; sets EDGE_URL.
+        Without nginx (bootstrap not run) it says so and the stack runs without the edge.
+        """
+        env = self.env
+        upstream = f"127.0.0.1:{env['PORT']}"
+        wanted = self.edge_port()
+        fixed = wanted is not None
+        if wanted is None:
+            wanted = int(env["PORT"]) + 1
+            if wanted >= 65536 or port_in_use(wanted):
+                wanted = None  # EdgeServer picks a free port (and retries if it is taken meanwhile)
+        try:
+            edge = self._start_edge(EdgeServer(upstream=upstream, port=wanted, printer=self.printer))
+        except ServiceError as err:
+            # PORT+1 looked free but was not (an outgoing connection can hold it): take any free port.
+            if fixed or wanted is None or "Address already in use" not in str(err):
+                raise
+            self.say(f"port {wanted} is taken: the storefront edge takes a free port instead")
+            edge = self._start_edge(EdgeServer(upstream=upstream, printer=self.printer))
+        if edge is None:
+            return None
+        env["EDGE_URL"] = f"http://localhost:{edge.port}"
+        self.urls["edge"] = env["EDGE_URL"]
+        self.say(f"storefront edge ready at {edge.url} → web on {upstream} "
+                 f"(nginx {edge.version_text}, master pid {edge.pid}, access log {edge.access_log_path})")
+        return edge
+
+    def _start_edge(self, edge: EdgeServer) -> EdgeServer | None:
+        """Start edge, tracked so it is stopped with the rest; None (after a warning) when nginx is missing."""
+        running = Running(edge.name, lambda: edge.process.poll() if edge.process is not None else None, edge.stop)
+        self.running.append(running)
+        try:
+            edge.start()
+        except NginxUnavailable as err:
+            self.running.remove(running)
+            self.say(f"! storefront edge not started: {err}")
+            return None
+        except ServiceError:
+            self.running.remove(running)
+            edge.stop()
+            raise
+        return edge
 
     # -- the commands (methods, so tests can stand in for them) -------------------------------
     def devshop_argv(self, port: int) -> list[str]:
@@ -436,6 +495,8 @@ class DevStack:
         ]
         if self.env["APP_URL"].rstrip("/") != local:
             rows.append(("APP_URL", self.env["APP_URL"]))
+        if "edge" in self.urls:
+            rows.append(("storefront edge", f"{self.urls['edge']}/proxy/feeds/new-arrivals?shop={DEMO_SHOP}"))
         admin = admin_app_url(self.env)
         rows += [
             ("devshop", self.urls.get("devshop", "-")),
@@ -443,7 +504,8 @@ class DevStack:
             ("meilisearch", f"{self.env['MEILI_URL']}  (key: MEILI_MASTER_KEY)"),
             ("redis", self.env["REDIS_URL"]),
         ]
-        lines = ["Lumi is running"] + [f"  {k:<12} {v}" for k, v in rows] + ["Ctrl-C stops everything."]
+        label = max(12, *(len(k) for k, _ in rows))
+        lines = ["Lumi is running"] + [f"  {k:<{label}} {v}" for k, v in rows] + ["Ctrl-C stops everything."]
         width = max(len(line) for line in lines)
         top, bottom = "┌" + "─" * (width + 2) + "┐", "└" + "─" * (width + 2) + "┘"
         return "\n".join([top, *(f"│ {line.ljust(width)} │" for line in lines), bottom])
@@ -506,6 +568,7 @@ def _run(stack: DevStack, *, check: bool, ready_timeout: float) -> int:
     try:
         stack.start()
         status, body = stack.wait_ready(ready_timeout)
+        stack.start_edge()
         if check:
             print(f"/readyz: {status} {body}", flush=True)
             return 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent development set-up for Lumi: .venv, redis-server, the Meilisearch binary.
+# Idempotent development set-up for Lumi: .venv, redis-server, the Meilisearch binary, nginx.
 # Quick when nothing is missing: every step checks first and only does work when needed.
 # Run by `make bootstrap`, `make dev` and `make test` (and so by .ci/run).
 set -euo pipefail
@@ -146,11 +146,37 @@ case "$meili_out" in
            "rm -rf node_modules ${MEILI_BIN} and run this again" ;;
 esac
 
-# --- Later issues: browser tests and the reverse proxy ------------------------------------
+# --- nginx (the storefront edge cache: devtools/edge.py, deploy/edge/) --------------------
+# Only the binary is needed: `make dev` and tests/edge run private instances on free ports.
+# /usr/sbin is not on every user's PATH, so the Debian location counts as installed too.
+nginx_bin="$(command -v nginx 2>/dev/null || true)"
+[ -n "$nginx_bin" ] || { [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx; } || true
+if [ -n "$nginx_bin" ]; then
+    nginx_how="already installed"
+else
+    # bookworm+: `nginx` is the binary package (nginx-light only adds a module); older releases
+    # may only offer the flavoured packages.
+    nginx_pkg=nginx
+    apt-cache show nginx >/dev/null 2>&1 || ! apt-cache show nginx-light >/dev/null 2>&1 || nginx_pkg=nginx-light
+    info "nginx not found: installing Debian's ${nginx_pkg}"
+    apt_install "$nginx_pkg"
+    # Like redis-server: the package's own service must never run (policy-rc.d kept it stopped).
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        "${SUDO[@]}" systemctl disable --now nginx.service >/dev/null 2>&1 || true
+    fi
+    nginx_bin="$(command -v nginx 2>/dev/null || true)"
+    [ -n "$nginx_bin" ] || { [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx; } || die \
+        "nginx still not found after installing ${nginx_pkg}" "check: dpkg -L ${nginx_pkg} | grep bin/"
+    nginx_how="installed ${nginx_pkg}"
+fi
+nginx_version="$("$nginx_bin" -v 2>&1 | sed -n 's|.*nginx/\([0-9][0-9.]*\).*|\1|p')"
+[ -n "$nginx_version" ] || die "could not read nginx's version" "run: ${nginx_bin} -v"
+ok "nginx ${nginx_version} at ${nginx_bin} (${nginx_how})"
+
+# --- Later issues: browser tests ----------------------------------------------------------
 # Add here, in the same check-then-install style (do not install them before they are needed):
 #   * Debian `chromium` (+ `chromium-driver`) via apt_install, and playwright for Python
-#     driving /usr/bin/chromium (never `playwright install`: it downloads its own browser);
-#   * Debian `nginx` via apt_install (the package's own service must stay stopped).
+#     driving /usr/bin/chromium (never `playwright install`: it downloads its own browser).
 # --------------------------------------------------------------------------------------------
 
 elapsed_ms=$(( ($(date +%s%N) - started_at) / 1000000 ))

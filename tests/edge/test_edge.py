@@ -1,4 +1,4 @@
-"""The storefront edge (real nginx, deploy/edge/) in front of a real HTTP origin: what it caches and what it never does."""
+"""The storefront edge (real nginx, deploy/edge/) in front of a real HTTP origin: what it caches, what it never does."""
 
 from __future__ import annotations
 
@@ -156,7 +156,8 @@ def test_an_unchanged_feed_is_refreshed_with_a_304_and_served_from_the_cache_aga
 
 
 def test_when_the_app_is_down_the_cached_feed_is_still_served_stale(edge: EdgeServer, origin: Origin) -> None:
-    origin.cache_control = SHORT_CACHE_CONTROL
+    # No stale-* extensions at all: proxy_cache_use_stale `error` bridges the outage by itself.
+    origin.cache_control = "public, max-age=1, s-maxage=1"
     first = get(edge)
     assert first.cache == "MISS"
     origin.stop()  # connection refused from now on
@@ -164,7 +165,7 @@ def test_when_the_app_is_down_the_cached_feed_is_still_served_stale(edge: EdgeSe
     assert (stale.status, stale.cache) == (200, "STALE") and stale.body == first.body
     for _ in range(3):
         again = get(edge)
-        assert again.status == 200 and again.cache in {"STALE", "UPDATING"} and again.body == first.body
+        assert (again.status, again.cache, again.body) == (200, "STALE", first.body)
     # A feed the edge never cached has nothing to fall back on.
     assert get(edge, "/proxy/feeds/on-sale?shop=x.myshopify.com").status == 502
 
@@ -179,6 +180,23 @@ def test_when_the_app_fails_the_cached_feed_is_served_stale(edge: EdgeServer, or
     assert origin.answered()[-1].status == 503
     again = get(edge)
     assert again.status == 200 and again.cache in {"STALE", "UPDATING"} and again.body == first.body
+
+
+def test_a_feed_the_app_stops_serving_leaves_the_edge_once_stale_while_revalidate_has_passed(
+    edge: EdgeServer, origin: Origin
+) -> None:
+    """Feeds turned off or the shop uninstalled: the app answers 404, and the edge must not keep the old
+    feed alive past the app's stale-while-revalidate window (why `updating` is not in proxy_cache_use_stale)."""
+    origin.cache_control = "public, max-age=1, s-maxage=1, stale-while-revalidate=1"
+    assert get(edge).cache == "MISS"
+    origin.fail_with = 404  # an error body without caching headers, like the app's APIError
+
+    def old_feed_meanwhile(answer: Answer) -> None:
+        assert (answer.status, answer.cache) in {(200, "HIT"), (200, "STALE"), (200, "UPDATING")}
+
+    gone = fetch_until(edge.port, FEED, lambda a: a.status != 200, "the 404 to reach shoppers",
+                       each=old_feed_meanwhile)
+    assert (gone.status, gone.cache) == (404, "EXPIRED")
 
 
 # --- never cached ------------------------------------------------------------------------------
