@@ -67,7 +67,9 @@ def test_paginate_drains_the_catalogue_without_being_throttled(
     # but pacing by the reported bucket should make them unnecessary: not a single one is allowed here.
     assert stats["throttled"] == 0
     assert spent > 10 * DRAIN_BUCKET, "the drain should need many bucket refills"
-    assert any(wait > 0 for wait in sleeps.calls), "pacing should have waited for refills"
+    # Whether the client had to sleep depends on how fast this machine is (a slow run refills the bucket
+    # between requests by itself), so it is not asserted here; test_paces_before_sending_when_the_bucket_is_low
+    # proves the waiting with a controlled clock.
 
 
 def test_throttled_response_is_waited_out_and_retried(make_client: MakeClient, control: DevShopControl) -> None:
