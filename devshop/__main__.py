@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shop", default="lumi-demo.myshopify.com")
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--orders-recent", action="store_true",
+                        help="date orders over the 60 days before start-up, with best sellers and trending products "
+                             "(default: a fixed past span, products picked uniformly)")
     parser.add_argument("--plan", default="standard", choices=("standard", "advanced", "plus", "enterprise"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--token-ttl", type=int, default=3600)
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "WEBHOOK_TIMEOUT": args.webhook_timeout, "WEBHOOK_RETRY_SCHEDULE": args.webhook_retry_schedule,
         "BULK_DELAY": args.bulk_delay, "BULK_DIR": args.bulk_dir,
         "SHOPS": {args.shop: {"products": args.products, "orders": args.orders, "seed": args.seed,
-                              "plan": args.plan}},
+                              "plan": args.plan, "orders_recent": args.orders_recent}},
     })
     server = make_server(args.host, args.port, app, threaded=True)
     stop = threading.Event()

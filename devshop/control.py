@@ -40,7 +40,7 @@ def create_shop() -> Response:
     domain = body.get("shop")
     if not isinstance(domain, str):
         return _error("shop is required (name.myshopify.com)")
-    keys = ("products", "seed", "plan", "orders", "currency", "timezone", "name")
+    keys = ("products", "seed", "plan", "orders", "currency", "timezone", "name", "orders_recent", "orders_anchor")
     spec: dict[str, Any] = {k: body[k] for k in keys if k in body}
     try:
         shop = state.shops.create(domain, spec)

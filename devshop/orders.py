@@ -13,6 +13,15 @@ from devshop.paging import ListSegment, MonotoneSegment, Segment
 
 ORDER_EPOCH = datetime(2026, 5, 1, tzinfo=UTC)  # orders span the months before the pinned API version
 ORDER_STEP_S = 4 * 3600
+# orders_recent: orders span the RECENT_SPAN_S before the shop's anchor (its creation time) and favour a few
+# steady best sellers (all along) and a few trending products (mostly in the last TRENDING_WINDOW_S).
+RECENT_SPAN_S = 60 * 86400
+TRENDING_WINDOW_S = 7 * 86400
+BEST_SELLER_WEIGHTS = (4, 3, 3)  # relative shares among the steady best sellers
+TRENDING_WEIGHTS = (3, 2, 2)
+BEST_SELLER_SHARE = 0.2  # of line items, throughout
+TRENDING_SHARE = 0.35  # of line items in the last TRENDING_WINDOW_S
+TRENDING_TRICKLE = 0.01  # of line items between 7 and 30 days ago
 ORDER_ID_BASE = 6_100_000_000_000
 LINE_ITEM_ID_BASE = 15_100_000_000_000
 FULFILLMENT_ID_BASE = 5_600_000_000_000
@@ -124,14 +133,21 @@ SCENARIOS = (
 class OrderBook:
     """A shop's orders; order n is generated from (seed, n) when first looked at."""
 
-    def __init__(self, seed: int, count: int, catalogue: Catalogue, currency: str, shop_domain: str) -> None:
+    def __init__(self, seed: int, count: int, catalogue: Catalogue, currency: str, shop_domain: str,
+                 recent: bool = False, anchor: datetime | None = None) -> None:
         self.seed = seed
         self.count = count
         self.catalogue = catalogue
         self.currency = currency
         self.shop_domain = shop_domain
+        self.recent = recent
+        # Default: every 4 hours from ORDER_EPOCH. Recent: evenly over the 60 days before the anchor.
+        self.anchor = (anchor or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0) if recent else None
+        self.step_s = max(RECENT_SPAN_S // max(count, 1), 1) if recent else ORDER_STEP_S
+        self.start = self.anchor - timedelta(seconds=self.step_s * max(count, 1)) if self.anchor else ORDER_EPOCH
         self.get = lru_cache(maxsize=4096)(self._generate)
         self._sorted: dict[str, list[tuple[tuple, int]]] = {}
+        self._popular: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def order(self, number: int) -> Order | None:
         return self.get(number) if 1 <= number <= self.count else None
@@ -164,6 +180,49 @@ class OrderBook:
                                             for n in range(1, self.count + 1))
         return [ListSegment(self._sorted[sort_key])]
 
+    @staticmethod
+    def _sellable(product: Product | None) -> bool:
+        return bool(product and product.status == "ACTIVE" and product.published_at and product.variants)
+
+    def popular(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(steady best sellers, trending) product indexes for orders_recent, drawn once from the seed among
+        sellable products (in-stock ones first); empty when the catalogue has none."""
+        if self._popular is None:
+            cat = self.catalogue
+            rng = rng_for(self.seed, "popular")
+            candidates = rng.sample(range(1, cat.size + 1), min(cat.size, 200))
+            sellable = [i for i in candidates if self._sellable(cat.product(i))]
+            in_stock = [i for i in sellable
+                        if any(v.available_for_sale for v in cat.product(i).variants)]  # type: ignore[union-attr]
+            ranked = in_stock + [i for i in sellable if i not in in_stock]
+            best = tuple(ranked[:len(BEST_SELLER_WEIGHTS)])
+            trending = tuple(ranked[len(best):len(best) + len(TRENDING_WEIGHTS)])
+            self._popular = (best, trending)
+        return self._popular
+
+    def _pick_recent(self, rng: object, created: datetime) -> tuple[Product, Variant] | None:
+        assert self.anchor is not None
+        age = (self.anchor - created).total_seconds()
+        trending_share = TRENDING_SHARE if age <= TRENDING_WINDOW_S else TRENDING_TRICKLE if age <= 30 * 86400 else 0
+        best, trending = self.popular()
+        roll = rng.random()  # type: ignore[attr-defined]
+        group: tuple[int, ...] = ()
+        weights: tuple[int, ...] = ()
+        if roll < BEST_SELLER_SHARE:
+            group, weights = best, BEST_SELLER_WEIGHTS[:len(best)]
+        elif roll < BEST_SELLER_SHARE + trending_share:
+            group, weights = trending, TRENDING_WEIGHTS[:len(trending)]
+        if group:
+            product = self.catalogue.product(rng.choices(group, weights=weights)[0])  # type: ignore[attr-defined]
+            if product is not None and self._sellable(product):  # still sellable after mutations
+                return product, product.variants[rng.randrange(len(product.variants))]  # type: ignore[attr-defined]
+        hot = set(best) | set(trending)
+        for _ in range(12):  # the long tail
+            picked = self._pick_product(rng)
+            if picked is None or picked[0].index not in hot:
+                return picked
+        return None
+
     def _pick_product(self, rng: object) -> tuple[Product, Variant] | None:
         cat = self.catalogue
         for _ in range(12):  # prefer products a shopper could actually have bought
@@ -175,14 +234,22 @@ class OrderBook:
 
     def _generate(self, n: int) -> Order:
         rng = rng_for(self.seed, "order", n)
-        created = ORDER_EPOCH + timedelta(seconds=(n - 1) * ORDER_STEP_S + rng.randrange(ORDER_STEP_S // 2))
+        step = self.step_s
+        created = self.start + timedelta(seconds=(n - 1) * step + rng.randrange(max(step // 2, 1)))
         scenario = rng.choices([s for s, _ in SCENARIOS], weights=[w for _, w in SCENARIOS])[0]
+        if self.anchor is not None:  # nothing happens after the anchor: young orders have not got far yet
+            age = self.anchor - created
+            if age < timedelta(days=3):
+                scenario = "unfulfilled"
+            elif age < timedelta(days=8) and scenario in ("delivered", "refunded", "partial", "out_for_delivery",
+                                                          "attempted_delivery"):
+                scenario = "in_transit"
         n_items = rng.choices((1, 2, 3, 4, 5), weights=(45, 25, 15, 10, 5))[0]
         if scenario == "partial":
             n_items = max(n_items, 3)
         items: list[LineItem] = []
         for k in range(n_items):
-            picked = self._pick_product(rng)
+            picked = self._pick_recent(rng, created) if self.recent else self._pick_product(rng)
             line_id = LINE_ITEM_ID_BASE + n * 16 + k
             qty = rng.choices((1, 2, 3, 5), weights=(70, 20, 7, 3))[0]
             if picked is None:  # an empty or all-draft catalogue: a custom line item
@@ -261,7 +328,10 @@ class OrderBook:
             updated = max(updated, created + timedelta(days=10))
         # Keep updatedAt strictly increasing with n so UPDATED_AT is a bisectable order too.
         updated = min(updated, created + timedelta(days=20))
-        updated = created + timedelta(days=20) + (updated - created) / 1000
+        if self.anchor is None:
+            updated = created + timedelta(days=20) + (updated - created) / 1000
+        else:  # squeeze into less than the gap between two orders, so it stays before the anchor too
+            updated = created + (updated - created) * (max(step // 2 - 1, 0) / (20 * 86400))
         customer = rng.randrange(max(self.count // 2, 1))
         first, last = FIRST_NAMES[customer % len(FIRST_NAMES)], LAST_NAMES[(customer // 7) % len(LAST_NAMES)]
         closed = fulfillment_status == "FULFILLED" and financial in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")

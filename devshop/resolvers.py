@@ -941,7 +941,11 @@ class QueryRoot:
         book = ctx.shop.orders
         sort = kw.get("sortKey") or "PROCESSED_AT"
         query = parse_query(ctx, info, kw.get("query"), order_fields(), lambda o: f"{o.name} {o.email}")
-        page = run_page(ctx, info, book.segments(sort), lambda n: query(book.get(n)), sort, kw)
+        seek = None
+        bound_field = {"CREATED_AT": "created_at", "PROCESSED_AT": "processed_at", "UPDATED_AT": "updated_at"}.get(sort)
+        if bound_field and (bound := query.lower_bound(bound_field)):
+            seek = (bound[0], -1)  # these keys grow with the order number: start at the bound, not at #1001
+        page = run_page(ctx, info, book.segments(sort), lambda n: query(book.get(n)), sort, kw, seek=seek)
         return connection(page, lambda n: OrderNode(ctx, book.get(n)))
 
     def ordersCount(self, info: GraphQLResolveInfo, **kw: Any) -> dict[str, Any]:

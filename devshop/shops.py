@@ -7,6 +7,7 @@ import threading
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from devshop.catalogue import EPOCH, Catalogue
@@ -68,7 +69,12 @@ class Shop:
         if products < 0 or orders < 0:
             raise ValueError("products and orders must be >= 0")
         self.catalogue = Catalogue(self.seed, products, self.currency, domain)
-        self.orders = OrderBook(self.seed, orders, self.catalogue, self.currency, domain)
+        # orders_recent: orders over the 60 days before now, fixed when the shop is created (or orders_anchor,
+        # an ISO time or epoch seconds), favouring a few best sellers and a few trending products.
+        self.orders_recent = _flag(spec.get("orders_recent", False))
+        anchor = _anchor(spec.get("orders_anchor")) if self.orders_recent else None
+        self.orders = OrderBook(self.seed, orders, self.catalogue, self.currency, domain,
+                                recent=self.orders_recent, anchor=anchor)
         maximum, rate = bucket if bucket else plan_bucket(self.plan)
         self.bucket = LeakyBucket(maximum, rate, clock)
         self.stats = Stats()
@@ -91,8 +97,28 @@ class Shop:
         return {
             "shop": self.domain, "name": self.name, "plan": self.plan, "seed": self.seed,
             "products": self.catalogue.live_count(), "orders": self.orders.count, "currency": self.currency,
+            "orders_recent": self.orders_recent,
+            "orders_anchor": self.orders.anchor.strftime("%Y-%m-%dT%H:%M:%SZ") if self.orders.anchor else None,
             "timezone": self.timezone, "throttle": self.bucket.status(),
         }
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        if value.strip().lower() not in ("true", "1", "yes", "false", "0", "no", ""):
+            raise ValueError(f"orders_recent must be a boolean, got {value!r}")
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _anchor(value: Any) -> datetime:
+    """When a recent-orders shop's orders end: now, unless the spec pins it."""
+    if value is None or value == "":
+        return datetime.now(UTC).replace(microsecond=0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class ShopRegistry:

@@ -408,6 +408,8 @@ class DevStack:
             "--shop", DEMO_SHOP,
             # The merchant's approval page in a browser; after_ready presses its Install button itself.
             "--authorize-mode", "page",
+            # Orders over the last 60 days with best sellers and trending products, so the sales feeds have content.
+            "--orders-recent",
         ]  # fmt: skip
 
     def release_argv(self) -> list[str]:

@@ -162,6 +162,7 @@ def test_devshop_gets_the_apps_credentials_and_the_banner_names_the_admin_page()
     assert pairs["--api-key"] == "from-env-key" and pairs["--api-secret"] == "from-env-secret-0123456789abcdef"
     assert pairs["--app-url"] == "http://localhost:8123" and pairs["--shop"] == DEMO_SHOP
     assert pairs["--authorize-mode"] == "page"
+    assert "--orders-recent" in argv  # the demo shop's orders are recent, so the sales feeds have content
     admin = "http://127.0.0.1:9100/shops/lumi-demo.myshopify.com/admin/apps/from-env-key"
     assert admin_app_url(env) == admin
     assert admin in stack.banner()
