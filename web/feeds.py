@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("feeds", __name__, url_prefix="/proxy/feeds")
 
-SNAPSHOT_FRESH = 5.0  # seconds a shop's settings are reused in-process (settings apply within seconds)
 SNAPSHOT_FALLBACK = 3600.0  # how long the last known settings serve feeds while Redis is down
 
 _snapshots_lock = threading.Lock()
@@ -40,16 +39,15 @@ def _snapshots() -> dict[str, tuple[float, dict[str, Any] | None, int]]:
 
 
 def _shop_settings(shop: str) -> tuple[dict[str, Any] | None, int]:
-    """(settings, version) of an installed shop, or (None, 0); survives a Redis outage on the last known."""
+    """(settings, version) of an installed shop, or (None, 0), read on every request so a change applies to
+    the next one; while Redis is down, the last known settings (up to an hour old) keep feeds answering."""
     now = time.monotonic()
     snapshots = _snapshots()
-    with _snapshots_lock:
-        known = snapshots.get(shop)
-    if known and now - known[0] < SNAPSHOT_FRESH:
-        return known[1], known[2]
     try:
         record = get_services().shops.get(shop)
     except redis.RedisError:
+        with _snapshots_lock:
+            known = snapshots.get(shop)
         if known and now - known[0] < SNAPSHOT_FALLBACK:
             return known[1], known[2]
         raise APIError(503, "unavailable", "Feeds are briefly unavailable.", headers={"Retry-After": "30"}) from None
