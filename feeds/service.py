@@ -147,6 +147,7 @@ def _compute(services: Services, shop: str, feed: Feed, arg: str, params: FeedPa
     except OSError as err:  # connection refused / reset below the SDK
         raise FeedUnavailable(str(err)) from err
     products = [card(hit) for hit in hits[: params.limit]]
+    log.info("feed computed", extra={"shop": shop, "feed": feed.name, "products": len(products)})
     next_offset = params.offset + params.limit
     payload = {
         "feed": feed.name if not arg else f"{feed.name}/{arg}",

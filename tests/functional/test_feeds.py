@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import meilisearch
+import pytest
 import requests
 
 from core import keys
@@ -198,3 +199,29 @@ def test_redis_down_feeds_still_answer_from_meilisearch(env: dict[str, str], mei
     finally:
         stack.stop()
         own.stop()
+
+
+def test_concurrent_misses_for_one_feed_run_one_query(synced_stack: Stack, redis_client,
+                                                      caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    import logging
+    import threading
+
+    caplog.set_level(logging.INFO, logger="feeds.service")
+    redis_client.incr(keys.feeds_version(DEMO_SHOP))  # a fresh miss for everyone
+    barrier = threading.Barrier(12)
+    statuses: list[int] = []
+
+    def shopper() -> None:
+        session = requests.Session()
+        barrier.wait()
+        statuses.append(session.get(f"{synced_stack.url}/proxy/feeds/on-sale?shop={DEMO_SHOP}&limit=9",
+                                    timeout=30).status_code)
+
+    threads = [threading.Thread(target=shopper) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 12
+    computed = [r for r in caplog.records if r.getMessage() == "feed computed" and r.feed == "on-sale"]  # type: ignore[attr-defined]
+    assert len(computed) == 1
