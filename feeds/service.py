@@ -70,19 +70,23 @@ def _pack(payload: dict[str, Any], product_ids: list[str], stale: bool = False) 
 
 def _store(client: redis.Redis, key: str, body: FeedBody, ttl: int) -> None:
     with client.pipeline() as pipe:
-        pipe.hset(key, mapping={"json": body.json, "gzip": body.gzip, "etag": body.etag,
-                                "ids": ",".join(body.product_ids)})
+        pipe.hset(key, mapping={"gzip": body.gzip, "etag": body.etag, "ids": ",".join(body.product_ids)})
         pipe.expire(key, ttl)
         pipe.execute()
 
 
 def _load(client: redis.Redis, key: str, stale: bool = False) -> FeedBody | None:
-    raw = client.hgetall(key)
-    if not raw:
+    """Read a cached body: one HMGET (the JSON form is decompressed from gzip only when a client needs it)."""
+    compressed, etag, ids = client.hmget(key, ["gzip", "etag", "ids"])
+    if compressed is None or etag is None:
         return None
-    ids = raw[b"ids"].decode()
-    return FeedBody(json=raw[b"json"], gzip=raw[b"gzip"], etag=raw[b"etag"].decode(),
-                    product_ids=tuple(i for i in ids.split(",") if i), stale=stale)
+    return FeedBody(json=b"", gzip=compressed, etag=etag.decode(),
+                    product_ids=tuple(i for i in (ids or b"").decode().split(",") if i), stale=stale)
+
+
+def plain(body: FeedBody) -> bytes:
+    """The uncompressed JSON (rarely needed: browsers and CDNs accept gzip)."""
+    return body.json or gzip.decompress(body.gzip)
 
 
 def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedParams,
@@ -97,7 +101,8 @@ def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedPara
         if cached is not None:
             return cached
         lock_key = keys.feed_fill_lock(shop, fingerprint)
-        if not cache.set(lock_key, b"1", nx=True, ex=keys.FEED_FILL_LOCK_TTL):
+        owner = bool(cache.set(lock_key, b"1", nx=True, ex=keys.FEED_FILL_LOCK_TTL))
+        if not owner:
             # Someone else is computing this very body: wait for it rather than query Meilisearch again.
             deadline = time.monotonic() + FILL_WAIT_SECONDS
             while time.monotonic() < deadline:
@@ -110,22 +115,24 @@ def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedPara
         return _compute(services, shop, feed, arg, params, settings)
     try:
         body = _compute(services, shop, feed, arg, params, settings)
+        try:
+            # Stored before the lock is released, so a request arriving in between finds the body.
+            _store(cache, body_key, body, keys.FEED_BODY_TTL)
+            _store(cache, keys.feed_last_good(shop, request_key), body, keys.FEED_LAST_GOOD_TTL)
+        except redis.RedisError:
+            pass
+        return body
     except FeedUnavailable:
         last = _load(cache, keys.feed_last_good(shop, request_key), stale=True)
         if last is None:
             raise
         return last
     finally:
-        try:
-            cache.delete(lock_key)
-        except redis.RedisError:
-            pass
-    try:
-        _store(cache, body_key, body, keys.FEED_BODY_TTL)
-        _store(cache, keys.feed_last_good(shop, request_key), body, keys.FEED_LAST_GOOD_TTL)
-    except redis.RedisError:
-        pass
-    return body
+        if owner:
+            try:
+                cache.delete(lock_key)
+            except redis.RedisError:
+                pass
 
 
 def _compute(services: Services, shop: str, feed: Feed, arg: str, params: FeedParams,
@@ -211,7 +218,7 @@ def _similar(index: Any, shop: str, pid: int, feed: Feed, params: FeedParams,
     return ranked[params.offset: params.offset + params.limit], len(ranked)
 
 
-__all__ = ["FeedBody", "FeedParamError", "FeedUnavailable", "ProductNotFound", "bump_index_version", "render"]
+__all__ = ["FeedBody", "FeedParamError", "FeedUnavailable", "ProductNotFound", "bump_index_version", "plain", "render"]
 
 
 def _register() -> None:

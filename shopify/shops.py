@@ -61,6 +61,13 @@ class ShopStore:
             return None
         return self._record(shop, raw)
 
+    def settings_snapshot(self, shop: str) -> tuple[dict[str, Any], int] | None:
+        """Just the settings and their version (one HMGET; the storefront's hot path needs nothing else)."""
+        installed_at, raw, version = self.redis.hmget(keys.shop(shop), ["installed_at", "settings", "settings_version"])
+        if installed_at is None or raw is None:
+            return None
+        return shop_settings.load(json.loads(raw)), int(version or 1)
+
     def require(self, shop: str) -> ShopRecord:
         record = self.get(shop)
         if record is None:

@@ -17,7 +17,7 @@ import redis
 from flask import Blueprint, Response, current_app, g, request
 
 from feeds.definitions import FeedParamError, parse_feed_path, parse_params
-from feeds.service import FeedBody, FeedUnavailable, ProductNotFound, render
+from feeds.service import FeedBody, FeedUnavailable, ProductNotFound, plain, render
 from shopify.domains import valid_shop_domain
 from web.errors import APIError
 from web.extensions import get_services
@@ -44,14 +44,14 @@ def _shop_settings(shop: str) -> tuple[dict[str, Any] | None, int]:
     now = time.monotonic()
     snapshots = _snapshots()
     try:
-        record = get_services().shops.get(shop)
+        found = get_services().shops.settings_snapshot(shop)
     except redis.RedisError:
         with _snapshots_lock:
             known = snapshots.get(shop)
         if known and now - known[0] < SNAPSHOT_FALLBACK:
             return known[1], known[2]
         raise APIError(503, "unavailable", "Feeds are briefly unavailable.", headers={"Retry-After": "30"}) from None
-    snapshot = (now, record.settings if record else None, record.settings_version if record else 0)
+    snapshot = (now, found[0] if found else None, found[1] if found else 0)
     with _snapshots_lock:
         snapshots[shop] = snapshot
     return snapshot[1], snapshot[2]
@@ -117,7 +117,7 @@ def _respond(shop: str, feed_name: str, body: FeedBody) -> Response:
         response = Response(body.gzip, mimetype="application/json", headers=headers)
         response.headers["Content-Encoding"] = "gzip"
     else:
-        response = Response(body.json, mimetype="application/json", headers=headers)
+        response = Response(plain(body), mimetype="application/json", headers=headers)
     return response
 
 
