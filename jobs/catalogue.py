@@ -20,7 +20,7 @@ from feeds.service import bump_index_version
 from feeds.writer import ShopIndex
 from jobs.context import services as default_services
 from jobs.queues import enqueue
-from jobs.sync import _signals, _submit, complete_variants, read_record
+from jobs.sync import complete_variants, load_signals, read_record, write_products
 from shopify import queries
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[st
         bump_index_version(ctx.redis, shop)
         return {"shop": shop, "product_id": pid, "action": "removed"}
     complete_variants(client, [product])
-    index.wait(_submit(ctx, index, shop, [product], _generation(ctx.redis, shop), _signals(ctx.redis, shop)))
+    index.wait(write_products(ctx, index, shop, [product], _generation(ctx.redis, shop), load_signals(ctx.redis, shop)))
     bump_index_version(ctx.redis, shop)
     return {"shop": shop, "product_id": pid, "action": "indexed"}
 

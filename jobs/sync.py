@@ -192,7 +192,7 @@ def full_sync(shop: str, ctx: Services | None = None, *, bulk_threshold: int | N
             _save(ctx.redis, shop, status="running", phase="signals", total=total, mode=mode)
             if not record.get("cursor"):
                 compute_sales_signals(client, ctx.redis, shop)
-            signals = _signals(ctx.redis, shop)
+            signals = load_signals(ctx.redis, shop)
             _save(ctx.redis, shop, phase="fetching")
             if mode == "bulk":
                 done = _bulk_sync(ctx, client, index, shop, generation, signals)
@@ -228,7 +228,7 @@ def _paged_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str,
     for page in client.paginate(queries.PRODUCTS_PAGE, variables, ["products"], page_size=queries.PRODUCTS_PAGE_SIZE):
         products = [p for p in connection_nodes(page) if is_listed(p)]
         complete_variants(client, products)
-        task = _submit(ctx, index, shop, products, generation, signals)
+        task = write_products(ctx, index, shop, products, generation, signals)
         # Meilisearch indexes this page while the next one is fetched; the cursor only moves once the
         # previous page's task succeeded, so a resumed sync never skips a product.
         if pending is not None:
@@ -261,7 +261,7 @@ def _commit(ctx: Services, index: ShopIndex, shop: str, pending: tuple[int | Non
     _save(ctx.redis, shop, cursor=cursor or "", done=done)
 
 
-def _submit(ctx: Services, index: ShopIndex, shop: str, products: list[dict[str, Any]], generation: int,
+def write_products(ctx: Services, index: ShopIndex, shop: str, products: list[dict[str, Any]], generation: int,
             signals: dict[int, tuple[int, int]]) -> int | None:
     """Write a batch, never overwriting a newer document (from a webhook) nor reviving a deleted product."""
     if not products:
@@ -294,7 +294,7 @@ def _finish(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, gen
         product = client.execute(queries.PRODUCT_BY_ID, {"id": f"gid://shopify/Product/{pid}"}).get("product")
         if product and is_listed(product):
             complete_variants(client, [product])
-            index.wait(_submit(ctx, index, shop, [product], generation, signals))
+            index.wait(write_products(ctx, index, shop, [product], generation, signals))
     if touched:
         ctx.redis.srem(keys.index_touched(shop), *touched)
     index.delete_other_generations(generation)
@@ -306,7 +306,7 @@ def _finish(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, gen
     bump_index_version(ctx.redis, shop)
 
 
-def _signals(client: redis.Redis, shop: str) -> dict[int, tuple[int, int]]:
+def load_signals(client: redis.Redis, shop: str) -> dict[int, tuple[int, int]]:
     out: dict[int, tuple[int, int]] = {}
     for pid, value in client.hgetall(keys.sales_signals(shop)).items():
         week, _, month = value.partition(",")
@@ -345,13 +345,13 @@ def _bulk_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, 
         batch.append(product)
         if len(batch) >= BATCH_SIZE:
             done += len(batch)
-            in_flight.append((_submit(ctx, index, shop, batch, generation, signals), "", done))
+            in_flight.append((write_products(ctx, index, shop, batch, generation, signals), "", done))
             batch = []
             while len(in_flight) > TASKS_IN_FLIGHT:
                 _commit(ctx, index, shop, in_flight.popleft())
     if batch:
         done += len(batch)
-        in_flight.append((_submit(ctx, index, shop, batch, generation, signals), "", done))
+        in_flight.append((write_products(ctx, index, shop, batch, generation, signals), "", done))
     while in_flight:
         _commit(ctx, index, shop, in_flight.popleft())
     if late:  # re-read by id in _finish, like products touched by webhooks during the sync
