@@ -7,6 +7,7 @@ Redis on 6379), wipes them between tests and stops them at the end.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -180,7 +181,7 @@ OTHER_SHOP = "other-shop.myshopify.com"
 class AppServer:
     """Lumi's Flask app served on a real port in a thread, so devshop can call it (webhooks, proxy)."""
 
-    def __init__(self, app: Flask, port: int) -> None:
+    def __init__(self, app: Flask, listener: socket.socket) -> None:
         import threading
 
         from werkzeug.serving import make_server
@@ -188,7 +189,12 @@ class AppServer:
         from devshop.testing import QuietHandler
 
         self.app = app
-        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
+        port = listener.getsockname()[1]
+        # Serve on the socket reserved before devshop was configured with this URL: picking a "free" port
+        # and binding it later races with every other connection on the machine.
+        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler,
+                                   fd=listener.fileno())
+        listener.close()  # werkzeug serves on its own duplicate of the descriptor
         self.url = f"http://127.0.0.1:{port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
@@ -207,10 +213,11 @@ class Stack:
         import requests
 
         from devshop.testing import DevShopControl, DevShopServer
-        from devtools.services import free_port
 
-        port = free_port()
-        app_url = f"http://127.0.0.1:{port}"
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        app_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         config: dict[str, object] = {
             "API_KEY": TEST_API_KEY,
             "API_SECRET": TEST_API_SECRET,
@@ -220,12 +227,18 @@ class Stack:
         }
         config.update(devshop_config or {})
         self.devshop = DevShopServer(config).start()
-        self.control = DevShopControl(self.devshop.url)
-        self.env = {**env, "APP_URL": app_url, "SHOPIFY_ADMIN_BASE_URL": self.devshop.admin_base_url}
-        from web import create_app
+        try:
+            self.control = DevShopControl(self.devshop.url)
+            self.env = {**env, "APP_URL": app_url, "SHOPIFY_ADMIN_BASE_URL": self.devshop.admin_base_url}
+            from web import create_app
 
-        self.app = create_app(self.env)
-        self.server = AppServer(self.app, port)
+            self.app = create_app(self.env)
+            self.server = AppServer(self.app, listener)
+        except BaseException:
+            # Never leave a half-built stack behind: a failed set-up must not poison later tests.
+            self.devshop.stop()
+            listener.close()
+            raise
         self.url = app_url
         self.http = requests.Session()
 
