@@ -12,7 +12,7 @@ import meilisearch
 import redis
 
 from core import keys
-from core.purge import receipts
+from core.purge import inventory, receipts
 from devshop.catalogue import LOCATION_ID
 from feeds.documents import document_uid, product_id
 from feeds.index import ensure_indexes
@@ -213,10 +213,18 @@ def test_uninstall_purges_the_shops_documents_and_job_records(
     stack.install(OTHER_SHOP)
     wait_until(synced(stack, OTHER_SHOP), what="the other shop's sync")
     other = indexed(meili_client, OTHER_SHOP)
+    for feed in ("new-arrivals", "on-sale"):  # leave cached feed bodies behind for the purge to find
+        response = stack.http.get(f"{stack.url}/proxy/feeds/{feed}?shop={DEMO_SHOP}", timeout=30)
+        assert response.status_code == 200
+    assert inventory(stack.services, DEMO_SHOP)["feed-cache"]["items"]
     stack.control.uninstall(DEMO_SHOP)
     wait_until(lambda: bool(receipts(stack.services, DEMO_SHOP)), what="the purge's receipt")
     assert not indexed(meili_client, DEMO_SHOP)
     assert not redis_client.exists(keys.sync_record(DEMO_SHOP), keys.index_state(DEMO_SHOP))
+    # The data inventory (the same registry the purge used) finds nothing left for the shop.
+    left = {name: store["items"] for name, store in inventory(stack.services, DEMO_SHOP).items() if store["items"]}
+    assert left == {}
+    assert not [k for k in redis_client.scan_iter(f"*{DEMO_SHOP}*") if k != keys.deletion_receipts(DEMO_SHOP)]
     assert indexed(meili_client, OTHER_SHOP) == other
 
 
