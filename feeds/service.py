@@ -5,6 +5,10 @@ Cache layers, inside out: a Redis body cache keyed on (feed, parameters, setting
 compressed with a strong ETag; one request fills a missing entry while the others wait for it; the last
 good body per (feed, parameters) is kept for a day and served, marked stale, when Meilisearch fails.
 If Redis fails, feeds are computed straight from Meilisearch.
+
+Outermost, each web worker keeps recent bodies and the shop's parsed settings in memory (feeds.localcache),
+keyed by the settings stamp and index version read from Redis on every request in one pipelined round
+trip: a cache hit costs that round trip and nothing else, and a change still applies to the next request.
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ from core import keys
 from core.services import Services
 from feeds.definitions import PINNED, Feed, FeedParamError, FeedParams, card, encode_cursor, search_arguments
 from feeds.index import PRODUCTS_INDEX
+from feeds.localcache import LocalCache
 from feeds.writer import shop_filter
 
 log = logging.getLogger(__name__)
 
 SIMILAR_CANDIDATES = 200
 FILL_WAIT_SECONDS = 2.0
+SETTINGS_FALLBACK_SECONDS = 3600.0  # how long the last known settings serve feeds while Redis is down
+LOCAL_BODIES = 512  # bodies kept in memory per web worker (a few KB each)
+LOCAL_BODY_AGE = 300.0  # seconds; freshness comes from the versions in the key, this only bounds memory
 
 
 class FeedUnavailable(Exception):
@@ -48,6 +56,52 @@ class FeedBody:
     etag: str
     product_ids: tuple[str, ...]
     stale: bool = False
+
+
+@dataclass(frozen=True)
+class ShopState:
+    """What every feed request of a shop needs, read in one round trip."""
+
+    stamp: str  # install time and settings version: changes on a reinstall and on every settings change
+    settings: dict[str, Any]
+    index_version: int | None  # None while Redis is down: no cache layer, straight to Meilisearch
+
+
+class SettingsUnavailable(Exception):
+    """Redis is down and this process has no recent copy of the shop's settings."""
+
+
+# Per web worker: (shop) → (stamp, settings) and (shop, request, stamp, index version) → FeedBody.
+_settings: LocalCache[tuple[str, dict[str, Any]]] = LocalCache(4096, SETTINGS_FALLBACK_SECONDS)
+_bodies: LocalCache[FeedBody] = LocalCache(LOCAL_BODIES, LOCAL_BODY_AGE)
+
+
+def shop_state(services: Services, shop: str) -> ShopState | None:
+    """The shop's settings and versions, or None when it is not installed. One pipelined round trip (the
+    settings stamp and the index version); the settings document itself is read only after it changed.
+    While Redis is down, the settings this process last saw (up to an hour old) keep feeds answering."""
+    try:
+        with services.redis.pipeline(transaction=False) as pipe:
+            services.shops.queue_settings_stamp(pipe, shop)
+            pipe.get(keys.feeds_version(shop))
+            (installed_at, version), index_version = pipe.execute()
+        if installed_at is None:
+            return None
+        stamp = f"{installed_at}:{version}"
+        known = _settings.get((shop,))
+        if known is None or known[0] != stamp:
+            found = services.shops.settings_snapshot(shop)
+            if found is None:
+                return None
+            stamp = f"{installed_at}:{found[1]}"
+            known = (stamp, found[0])
+        _settings.put((shop,), known)  # also marks it confirmed now, for the fallback's age
+        return ShopState(stamp, known[1], int(index_version or 0))
+    except redis.RedisError:
+        known = _settings.get((shop,))
+        if known is None:
+            raise SettingsUnavailable(shop) from None
+        return ShopState(known[0], known[1], None)
 
 
 def bump_index_version(client: redis.Redis, shop: str) -> None:
@@ -89,16 +143,23 @@ def plain(body: FeedBody) -> bytes:
     return body.json or gzip.decompress(body.gzip)
 
 
-def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedParams,
-           settings: dict[str, Any], settings_version: int) -> FeedBody:
+def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedParams, state: ShopState) -> FeedBody:
+    settings = state.settings
+    if state.index_version is None:  # Redis is down
+        return _compute(services, shop, feed, arg, params, settings)
+    request = (feed.name, arg, params.cache_key())
+    local_key = (shop, *request, state.stamp, state.index_version)
+    local = _bodies.get(local_key)
+    if local is not None:
+        return local
     cache = services.queue_redis  # bytes in and out: bodies are stored gzip-compressed
-    request_key = _fingerprint(feed.name, arg, params.cache_key())
+    request_key = _fingerprint(*request)
     try:
-        index_version = int(cache.get(keys.feeds_version(shop)) or 0)
-        fingerprint = _fingerprint(request_key, settings_version, index_version)
+        fingerprint = _fingerprint(request_key, state.stamp, state.index_version)
         body_key = keys.feed_body(shop, fingerprint)
         cached = _load(cache, body_key)
         if cached is not None:
+            _bodies.put(local_key, cached)
             return cached
         lock_key = keys.feed_fill_lock(shop, fingerprint)
         owner = bool(cache.set(lock_key, b"1", nx=True, ex=keys.FEED_FILL_LOCK_TTL))
@@ -109,6 +170,7 @@ def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedPara
                 time.sleep(0.01)
                 cached = _load(cache, body_key)
                 if cached is not None:
+                    _bodies.put(local_key, cached)
                     return cached
     except redis.RedisError:
         log.warning("feed cache unavailable; serving from Meilisearch", extra={"shop": shop})
@@ -121,6 +183,7 @@ def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedPara
             _store(cache, keys.feed_last_good(shop, request_key), body, keys.FEED_LAST_GOOD_TTL)
         except redis.RedisError:
             pass
+        _bodies.put(local_key, body)
         return body
     except FeedUnavailable:
         last = _load(cache, keys.feed_last_good(shop, request_key), stale=True)
@@ -218,7 +281,8 @@ def _similar(index: Any, shop: str, pid: int, feed: Feed, params: FeedParams,
     return ranked[params.offset: params.offset + params.limit], len(ranked)
 
 
-__all__ = ["FeedBody", "FeedParamError", "FeedUnavailable", "ProductNotFound", "bump_index_version", "plain", "render"]
+__all__ = ["FeedBody", "FeedParamError", "FeedUnavailable", "ProductNotFound", "SettingsUnavailable", "ShopState",
+           "bump_index_version", "plain", "render", "shop_state"]
 
 
 def _register() -> None:
@@ -231,6 +295,8 @@ def _register() -> None:
         return found
 
     def purge(ctx: Services, shop: str) -> int:
+        _bodies.discard_prefix(shop)  # this process's copies (others' are unreachable: new install stamp)
+        _settings.discard_prefix(shop)
         found = shop_keys(ctx, shop)
         return int(ctx.redis.delete(*found)) if found else 0
 

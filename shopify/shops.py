@@ -61,6 +61,12 @@ class ShopStore:
             return None
         return self._record(shop, raw)
 
+    def queue_settings_stamp(self, pipe: Any, shop: str) -> None:
+        """Queue on `pipe` the read of [installed_at, settings_version]: all a hot path needs to tell whether its
+        in-process copy of the settings is current, in the same round trip as its own reads. Both fields are None
+        when the shop is not installed; installed_at changes on a reinstall, the version on every settings change."""
+        pipe.hmget(keys.shop(shop), ["installed_at", "settings_version"])
+
     def settings_snapshot(self, shop: str) -> tuple[dict[str, Any], int] | None:
         """Just the settings and their version (one HMGET; the storefront's hot path needs nothing else)."""
         installed_at, raw, version = self.redis.hmget(keys.shop(shop), ["installed_at", "settings", "settings_version"])

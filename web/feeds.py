@@ -9,15 +9,20 @@ Reached through the app proxy (signature checked, shop from the signed query) or
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from typing import Any
 
-import redis
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 
 from feeds.definitions import FeedParamError, parse_feed_path, parse_params
-from feeds.service import FeedBody, FeedUnavailable, ProductNotFound, plain, render
+from feeds.localcache import LocalCache
+from feeds.service import (
+    FeedBody,
+    FeedUnavailable,
+    ProductNotFound,
+    SettingsUnavailable,
+    plain,
+    render,
+    shop_state,
+)
 from shopify.domains import valid_shop_domain
 from web.errors import APIError
 from web.extensions import get_services
@@ -27,35 +32,11 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("feeds", __name__, url_prefix="/proxy/feeds")
 
-SNAPSHOT_FALLBACK = 3600.0  # how long the last known settings serve feeds while Redis is down
-
-_snapshots_lock = threading.Lock()
-
-
-def _snapshots() -> dict[str, tuple[float, dict[str, Any] | None, int]]:
-    cache: dict[str, tuple[float, dict[str, Any] | None, int]] = current_app.extensions.setdefault(
-        "lumi.feed_settings", {})
-    return cache
-
-
-def _shop_settings(shop: str) -> tuple[dict[str, Any] | None, int]:
-    """(settings, version) of an installed shop, or (None, 0), read on every request so a change applies to
-    the next one; while Redis is down, the last known settings (up to an hour old) keep feeds answering."""
-    now = time.monotonic()
-    snapshots = _snapshots()
-    try:
-        found = get_services().shops.settings_snapshot(shop)
-    except redis.RedisError:
-        with _snapshots_lock:
-            known = snapshots.get(shop)
-        if known and now - known[0] < SNAPSHOT_FALLBACK:
-            return known[1], known[2]
-        raise APIError(503, "unavailable", "Feeds are briefly unavailable.", headers={"Retry-After": "30"}) from None
-    snapshot = (now, found[0] if found else None, found[1] if found else 0)
-    with _snapshots_lock:
-        snapshots[shop] = snapshot
-    return snapshot[1], snapshot[2]
-
+Headers = list[tuple[str, str]]
+# Per web worker: the answer to an unsigned request, keyed by its exact path and query string and by the
+# versions read for this request (so never served after a change): a repeat skips parameter parsing, the
+# body lookup and header building. Signed proxy requests (a new timestamp each) take the normal path.
+_answers: LocalCache[tuple[FeedBody, Headers]] = LocalCache(512, 300.0)
 
 def _shop() -> str:
     if proxy_request_is_signed():
@@ -71,9 +52,19 @@ def _shop() -> str:
 @bp.get("/<path:feed_path>")
 def feed(feed_path: str) -> Response:
     shop = _shop()
-    settings, version = _shop_settings(shop)
-    if settings is None:
+    try:
+        state = shop_state(get_services(), shop)
+    except SettingsUnavailable:
+        raise APIError(503, "unavailable", "Feeds are briefly unavailable.", headers={"Retry-After": "30"}) from None
+    if state is None:
         raise APIError(404, "shop_not_found", "No feeds for this shop.")
+    answer_key = None
+    if state.index_version is not None and not proxy_request_is_signed():
+        answer_key = (shop, feed_path, request.query_string, state.stamp, state.index_version)
+        ready = _answers.get(answer_key)
+        if ready is not None:
+            return _respond(shop, *ready)
+    settings = state.settings
     if not settings.get("feeds_enabled", True):
         raise APIError(404, "feeds_disabled", "The merchant has turned feeds off.")
     try:
@@ -83,34 +74,38 @@ def feed(feed_path: str) -> Response:
         raise APIError(404 if err.param == "feed" else 400, "unknown_feed" if err.param == "feed"
                        else "invalid_parameter", str(err), details={"param": err.param}) from None
     try:
-        body = render(get_services(), shop, definition, arg, params, settings, version)
+        body = render(get_services(), shop, definition, arg, params, state)
     except ProductNotFound:
         raise APIError(404, "product_not_found", "That product is not in this shop's catalogue.") from None
     except FeedUnavailable:
         raise APIError(503, "feed_unavailable", "This feed is briefly unavailable.",
                        headers={"Retry-After": "30"}) from None
-    return _respond(shop, definition.name, body)
+    headers = _headers(shop, definition.name, body)
+    if answer_key is not None and not body.stale:
+        _answers.put(answer_key, (body, headers))
+    return _respond(shop, body, headers)
 
 
-def _respond(shop: str, feed_name: str, body: FeedBody) -> Response:
-    settings = get_services().settings
-    headers = {
-        "ETag": body.etag,
-        "Cache-Control": settings.feed_cache_control,
-        "Vary": "Accept-Encoding",
-        # Purge keys for a CDN: the shop, this feed, and every product shown.
-        "Surrogate-Key": " ".join([f"shop-{shop}", f"feed-{shop}-{feed_name}",
-                                   *(f"product-{shop}-{pid}" for pid in body.product_ids)]),
-    }
-    headers["Cache-Tag"] = headers["Surrogate-Key"].replace(" ", ",")
-    origin = request.headers.get("Origin")
-    if origin == f"https://{shop}":
-        headers["Access-Control-Allow-Origin"] = origin
-        headers["Vary"] = "Accept-Encoding, Origin"
+def _headers(shop: str, feed_name: str, body: FeedBody) -> Headers:
+    # Purge keys for a CDN: the shop, this feed, and every product shown.
+    surrogate = " ".join([f"shop-{shop}", f"feed-{shop}-{feed_name}",
+                          *(f"product-{shop}-{pid}" for pid in body.product_ids)])
+    cache_control = get_services().settings.feed_cache_control
+    stale: Headers = []
     if body.stale:
         # Served from the last good copy while Meilisearch is down: say so, and let caches keep it briefly only.
-        headers["X-Lumi-Stale"] = "1"
-        headers["Cache-Control"] = "public, max-age=10, s-maxage=10, stale-if-error=86400"
+        cache_control = "public, max-age=10, s-maxage=10, stale-if-error=86400"
+        stale = [("X-Lumi-Stale", "1")]
+    return [("ETag", body.etag), ("Cache-Control", cache_control), ("Surrogate-Key", surrogate),
+            ("Cache-Tag", surrogate.replace(" ", ",")), *stale]
+
+
+def _respond(shop: str, body: FeedBody, headers: Headers) -> Response:
+    origin = request.headers.get("Origin")
+    if origin == f"https://{shop}":
+        headers = [*headers, ("Access-Control-Allow-Origin", origin), ("Vary", "Accept-Encoding, Origin")]
+    else:
+        headers = [*headers, ("Vary", "Accept-Encoding")]
     if body.etag in _etags(request.headers.get("If-None-Match", "")):
         return Response(status=304, headers=headers)
     if "gzip" in request.headers.get("Accept-Encoding", ""):
