@@ -1,8 +1,11 @@
-"""Deterministic, lazily generated orders (#1001...) whose line items point at catalogue products."""
+"""Deterministic, lazily generated orders (#1001...) whose line items point at catalogue products.
+
+The first four orders of every shop are fixed support-chat cases (DEMO_ORDERS): #1001-#1003 belong to one demo
+customer, #1004 to another; their line items still come from the catalogue like every other order's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +48,60 @@ CARRIERS: tuple[tuple[str, Callable[[object], str], str], ...] = (
     ("DPD", lambda r: str(r.randrange(10**13, 10**14)),  # type: ignore[attr-defined]
      "https://tracking.dpd.de/status/en_US/parcel/{n}"),
 )
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    id: int  # numeric, as in Customer.legacyResourceId and the app proxy's logged_in_customer_id
+    email: str
+    first_name: str
+    last_name: str
+
+
+@dataclass(frozen=True)
+class DemoShipment:
+    display_status: str  # FulfillmentDisplayStatus
+    company: str  # one of CARRIERS
+    number: str
+
+    @property
+    def url(self) -> str:
+        return next(template for company, _, template in CARRIERS if company == self.company).format(n=self.number)
+
+
+@dataclass(frozen=True)
+class DemoOrder:
+    """A fixed order every shop has (when it has that many orders): who placed it and how far it has got."""
+
+    number: int  # OrderBook index: #1001 is 1
+    customer: DemoCustomer
+    financial_status: str
+    fulfillment_status: str
+    shipment: DemoShipment | None  # one fulfillment (all line items but the last when PARTIALLY_FULFILLED)
+    case: str  # what a support chat should be able to say about it
+
+    @property
+    def name(self) -> str:
+        return f"#{FIRST_ORDER_NUMBER + self.number - 1}"
+
+
+# Outside the generated customers' CUSTOMER_ID_BASE + 0..count//2 in any shop under ~850,000 orders, and generated
+# orders skip these two ids in bigger ones, so the demo customer has exactly the demo orders.
+DEMO_CUSTOMER_ID = CUSTOMER_ID_BASE + 424_242
+OTHER_CUSTOMER_ID = CUSTOMER_ID_BASE + 424_243
+DEMO_CUSTOMER = DemoCustomer(DEMO_CUSTOMER_ID, "shopper@example.com", "Sam", "Shopper")
+OTHER_CUSTOMER = DemoCustomer(OTHER_CUSTOMER_ID, "other@example.com", "Olive", "Other")
+DEMO_ORDERS: dict[str, DemoOrder] = {order.name: order for order in (
+    DemoOrder(1, DEMO_CUSTOMER, "PAID", "FULFILLED", DemoShipment("IN_TRANSIT", "UPS", "1Z999AA10123456784"),
+              "shipped, in transit with UPS: tracking link and estimated delivery"),
+    DemoOrder(2, DEMO_CUSTOMER, "PAID", "PARTIALLY_FULFILLED", DemoShipment("IN_TRANSIT", "DHL Express", "3318810025"),
+              "partly shipped: one parcel in transit with DHL Express, the last line item not shipped yet"),
+    DemoOrder(3, DEMO_CUSTOMER, "PAID", "UNFULFILLED", None, "paid, not shipped yet"),
+    DemoOrder(4, OTHER_CUSTOMER, "PAID", "FULFILLED", DemoShipment("IN_TRANSIT", "USPS", "9400111899223344556677"),
+              "another customer's order: in transit with USPS"),
+)}
+_DEMO_BY_NUMBER = {order.number: order for order in DEMO_ORDERS.values()}
+_DEMO_CUSTOMER_IDS = {order.customer.id for order in DEMO_ORDERS.values()}
 
 FIRST_NAMES = ("Camille", "Léa", "Hugo", "Yuki", "Sofia", "Noah", "Amara", "Jonas", "Chloé", "Mateo", "Aiko", "Emma")
 LAST_NAMES = ("Martin", "Dubois", "Tanaka", "García", "Müller", "Okafor", "Rossi", "Nguyen", "Smith", "Bernard")
@@ -156,7 +213,21 @@ class OrderBook:
         number = order_id - ORDER_ID_BASE
         return number if 1 <= number <= self.count else None
 
-    def segments(self, sort_key: str) -> list[Segment]:
+    def number_of(self, name: str) -> int | None:
+        """The order number (1-based index) an order name such as "#1001" or "1001" stands for, if in this shop."""
+        digits = name.strip().lstrip("#")
+        number = int(digits) - FIRST_ORDER_NUMBER + 1 if digits.isdigit() else 0
+        return number if 1 <= number <= self.count else None
+
+    def demo_numbers_of(self, customer_id: int) -> tuple[int, ...] | None:
+        """The orders of a demo customer (all of them: generated orders never use those ids); None for others."""
+        if customer_id not in _DEMO_CUSTOMER_IDS:
+            return None
+        return tuple(d.number for d in DEMO_ORDERS.values() if d.customer.id == customer_id and d.number <= self.count)
+
+    def segments(self, sort_key: str, only: Collection[int] | None = None) -> list[Segment]:
+        """The orders in `sort_key` order; `only`: just those numbers (a search that pins its orders), so a lookup
+        by name does not generate every order of a large shop."""
         # Creation, processing and update times all grow with the order number.
         monotone: dict[str, Callable[[int], tuple]] = {
             "ID": lambda n: (ORDER_ID_BASE + n, ORDER_ID_BASE + n),
@@ -167,6 +238,9 @@ class OrderBook:
             "RELEVANCE": lambda n: (ORDER_ID_BASE + n, ORDER_ID_BASE + n),
         }
         if sort_key in monotone:
+            if only is not None:
+                key = monotone[sort_key]
+                return [ListSegment(sorted((key(n), n) for n in set(only) if 1 <= n <= self.count))]
             return [MonotoneSegment(1, self.count, monotone[sort_key], lambda n: False)]
         if sort_key not in self._sorted:
             value: Callable[[Order], object] = {
@@ -178,6 +252,9 @@ class OrderBook:
             }.get(sort_key, lambda o: o.id)
             self._sorted[sort_key] = sorted(((value(self.get(n)), ORDER_ID_BASE + n), n)
                                             for n in range(1, self.count + 1))
+        if only is not None:
+            wanted = set(only)
+            return [ListSegment([entry for entry in self._sorted[sort_key] if entry[1] in wanted])]
         return [ListSegment(self._sorted[sort_key])]
 
     @staticmethod
@@ -237,7 +314,10 @@ class OrderBook:
         step = self.step_s
         created = self.start + timedelta(seconds=(n - 1) * step + rng.randrange(max(step // 2, 1)))
         scenario = rng.choices([s for s, _ in SCENARIOS], weights=[w for _, w in SCENARIOS])[0]
-        if self.anchor is not None:  # nothing happens after the anchor: young orders have not got far yet
+        demo = _DEMO_BY_NUMBER.get(n)
+        if demo is not None:  # its own case, whatever the draw (drawn anyway: the rest of the stream is unchanged)
+            scenario = "demo"
+        elif self.anchor is not None:  # nothing happens after the anchor: young orders have not got far yet
             age = self.anchor - created
             if age < timedelta(days=3):
                 scenario = "unfulfilled"
@@ -247,6 +327,8 @@ class OrderBook:
         n_items = rng.choices((1, 2, 3, 4, 5), weights=(45, 25, 15, 10, 5))[0]
         if scenario == "partial":
             n_items = max(n_items, 3)
+        elif demo is not None and demo.fulfillment_status == "PARTIALLY_FULFILLED":
+            n_items = max(n_items, 2)  # something shipped, something not
         items: list[LineItem] = []
         for k in range(n_items):
             picked = self._pick_recent(rng, created) if self.recent else self._pick_product(rng)
@@ -267,13 +349,16 @@ class OrderBook:
         refunded = Decimal("0")
         updated = created + timedelta(minutes=5)
 
-        def ship(k: int, covered: list[LineItem], display: str, days_ago: int) -> None:
+        def ship(k: int, covered: list[LineItem], display: str, days_ago: int,
+                 fixed: DemoShipment | None = None) -> None:
             nonlocal updated
             carrier, pattern, url = CARRIERS[rng.randrange(len(CARRIERS))]
             at = created + timedelta(hours=rng.randint(4, 48) + 24 * days_ago)
             number = pattern(rng)
             tracking: tuple[TrackingInfo, ...] = (TrackingInfo(carrier, number, url.format(n=number)),)
-            if display == "MARKED_AS_FULFILLED":
+            if fixed is not None:
+                tracking = (TrackingInfo(fixed.company, fixed.number, fixed.url),)
+            elif display == "MARKED_AS_FULFILLED":
                 tracking = ()
             elif rng.random() < 0.08:  # carrier known, no tracking page
                 tracking = (TrackingInfo(carrier, number, None),)
@@ -292,7 +377,12 @@ class OrderBook:
                 tracking=tracking, line_item_ids=tuple(li.id for li in covered),
             ))
 
-        if scenario == "partial":
+        if demo is not None:
+            if demo.shipment is not None:
+                shipped = items if demo.fulfillment_status == "FULFILLED" else items[:-1]
+                ship(1, shipped, demo.shipment.display_status, 0, fixed=demo.shipment)
+            fulfillment_status, financial = demo.fulfillment_status, demo.financial_status
+        elif scenario == "partial":
             ship(1, items[:1], "DELIVERED", 0)
             ship(2, items[1:2], "IN_TRANSIT", 2)
             fulfillment_status = "PARTIALLY_FULFILLED"
@@ -333,13 +423,18 @@ class OrderBook:
         else:  # squeeze into less than the gap between two orders, so it stays before the anchor too
             updated = created + (updated - created) * (max(step // 2 - 1, 0) / (20 * 86400))
         customer = rng.randrange(max(self.count // 2, 1))
+        if CUSTOMER_ID_BASE + customer in _DEMO_CUSTOMER_IDS:  # only in shops of ~850,000 orders and more
+            customer += len(_DEMO_CUSTOMER_IDS)
         first, last = FIRST_NAMES[customer % len(FIRST_NAMES)], LAST_NAMES[(customer // 7) % len(LAST_NAMES)]
+        customer_id, email = CUSTOMER_ID_BASE + customer, f"buyer{FIRST_ORDER_NUMBER + n - 1}@example.com"
+        phone = None if rng.random() < 0.6 else f"+3361234{n % 10000:04d}"
+        if demo is not None:
+            person = demo.customer
+            customer_id, email, first, last, phone = person.id, person.email, person.first_name, person.last_name, None
         closed = fulfillment_status == "FULFILLED" and financial in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")
         return Order(
             number=n, id=ORDER_ID_BASE + n, name=f"#{FIRST_ORDER_NUMBER + n - 1}",
-            email=f"buyer{FIRST_ORDER_NUMBER + n - 1}@example.com",
-            phone=None if rng.random() < 0.6 else f"+3361234{n % 10000:04d}",
-            customer_id=CUSTOMER_ID_BASE + customer, customer_first=first, customer_last=last,
+            email=email, phone=phone, customer_id=customer_id, customer_first=first, customer_last=last,
             created_at=created, processed_at=created, updated_at=updated.replace(microsecond=0),
             cancelled_at=cancelled_at, cancel_reason=cancel_reason,
             closed_at=updated.replace(microsecond=0) if closed or cancelled_at else None,
@@ -348,7 +443,7 @@ class OrderBook:
             refunded=refunded,
             tags=tuple(sorted(rng.sample(("gift", "wholesale", "vip", "repeat"), rng.randint(0, 2)))),
             note=None if rng.random() < 0.85 else "Please leave the parcel with the concierge.",
-            test=rng.random() < 0.02,
+            test=rng.random() < 0.02 and demo is None,
         )
 
 

@@ -34,7 +34,7 @@ from devshop.catalogue import (
     rng_for,
 )
 from devshop.errors import access_denied, user_error
-from devshop.orders import Fulfillment, LineItem, Order
+from devshop.orders import Fulfillment, LineItem, Order, OrderBook
 from devshop.paging import Page, PageError, Segment, list_segment, paginate
 from devshop.shops import Shop
 
@@ -237,6 +237,30 @@ def order_fields() -> dict[str, search.FieldSpec]:
         "tag": S(search.TAGS, lambda o: o.tags),
         "sku": S(search.KEYWORD, lambda o: tuple(li.sku for li in o.line_items if li.sku)),
     }
+
+
+def order_candidates(query: search.Query, book: OrderBook) -> set[int] | None:
+    """The only order numbers `query` can match when it pins them (`name:`, or `customer_id:` of a demo customer);
+    None when any order might. A superset: the query itself still decides each one."""
+    found: set[int] | None = None
+
+    def narrow(numbers: Iterable[int]) -> None:
+        nonlocal found
+        found = set(numbers) if found is None else found & set(numbers)
+
+    for term in query.required("name"):
+        if term.op == ":":
+            numbers = (book.number_of(v.strip().lstrip("#")) for v in term.value.split(","))
+            narrow(n for n in numbers if n is not None)
+    for term in query.required("customer_id"):
+        try:
+            wanted = float(_gid_number(term.value))
+        except ValueError:
+            continue
+        demo = book.demo_numbers_of(int(wanted)) if term.op == ":" and wanted.is_integer() else None
+        if demo is not None:
+            narrow(demo)
+    return found
 
 
 def collection_fields() -> dict[str, search.FieldSpec]:
@@ -945,7 +969,8 @@ class QueryRoot:
         bound_field = {"CREATED_AT": "created_at", "PROCESSED_AT": "processed_at", "UPDATED_AT": "updated_at"}.get(sort)
         if bound_field and (bound := query.lower_bound(bound_field)):
             seek = (bound[0], -1)  # these keys grow with the order number: start at the bound, not at #1001
-        page = run_page(ctx, info, book.segments(sort), lambda n: query(book.get(n)), sort, kw, seek=seek)
+        segments = book.segments(sort, only=order_candidates(query, book))
+        page = run_page(ctx, info, segments, lambda n: query(book.get(n)), sort, kw, seek=seek)
         return connection(page, lambda n: OrderNode(ctx, book.get(n)))
 
     def ordersCount(self, info: GraphQLResolveInfo, **kw: Any) -> dict[str, Any]:

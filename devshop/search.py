@@ -47,6 +47,10 @@ class Query:
     def __call__(self, record: Any) -> bool:
         return self.root is None or _eval(self.root, record, self)
 
+    def required(self, field_name: str) -> list[Term]:
+        """The terms on `field_name` that every match must satisfy (top-level, not negated)."""
+        return [term for term in _conjuncts(self.root) if term.field == field_name]
+
     def lower_bound(self, field_name: str) -> tuple[str, bool] | None:
         """(value, inclusive) when the whole query requires `field_name` > / >= a time."""
         terms = _conjuncts(self.root)

@@ -149,16 +149,16 @@ query CollectionProductsPage($id: ID!, $first: Int!, $after: String) {
 }
 """
 
-# An order's status and tracking for the support chat, looked up by name ($query = 'name:"#1001"').
-# `email` is fetched only so the chat can compare it with the one the shopper typed: it is compared and
-# dropped, never stored or logged. No other personal fields (name, phone, address) are requested.
-ORDER_BY_NAME = """
-query OrderByName($query: String!) {
-  orders(first: 1, query: $query) {
-    nodes {
+# What the support chat reads about an order: status, line items and tracking, plus `email` and `customer { id }`
+# only so the chat can check the order is the shopper's (the typed email, or the app proxy's logged_in_customer_id):
+# they are compared and dropped, never stored or logged. No other personal field (name, phone, address, payment).
+# Requested cost as the client estimates it (plain lists priced like connections, so high): ~136 points per order,
+# lineItems 2 + 50, fulfillments 2 + 10 * (1 + trackingInfo 2 + 5), customer 1, the order 1.
+_order_status_fields = """
       id
       name
       email
+      customer { id }
       createdAt
       processedAt
       cancelledAt
@@ -175,11 +175,30 @@ query OrderByName($query: String!) {
         inTransitAt
         deliveredAt
         trackingInfo(first: 5) { company number url }
-      }
-    }
-  }
-}
+      }"""
+
+# One order by name ($query = 'name:"#1001"'; Shopify matches the name with or without the '#'); ~138 points.
+ORDER_BY_NAME = f"""
+query OrderByName($query: String!) {{
+  orders(first: 1, query: $query) {{
+    nodes {{{_order_status_fields}
+    }}
+  }}
+}}
 """
+
+# A logged-in customer's most recent orders, newest first ($query = "customer_id:<numeric id>", the app proxy's
+# logged_in_customer_id). $first = CUSTOMER_ORDERS_PAGE_SIZE: 2 + 5 * 136 = 682 requested points.
+CUSTOMER_ORDERS = f"""
+query CustomerOrders($first: Int!, $query: String!) {{
+  orders(first: $first, sortKey: CREATED_AT, reverse: true, query: $query) {{
+    nodes {{{_order_status_fields}
+    }}
+  }}
+}}
+"""
+
+CUSTOMER_ORDERS_PAGE_SIZE = 5
 
 # Which product an inventory item belongs to (inventory_levels/update webhooks name only the item).
 INVENTORY_ITEM_PRODUCT = """

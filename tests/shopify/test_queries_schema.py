@@ -90,6 +90,7 @@ def test_is_a_query_not_a_mutation(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_requested_cost_fits_a_single_query(name: str) -> None:
-    sizes = {"PRODUCTS_PAGE": queries.PRODUCTS_PAGE_SIZE, "ORDERS_SALES_PAGE": queries.ORDERS_SALES_PAGE_SIZE}
+    sizes = {"PRODUCTS_PAGE": queries.PRODUCTS_PAGE_SIZE, "ORDERS_SALES_PAGE": queries.ORDERS_SALES_PAGE_SIZE,
+             "CUSTOMER_ORDERS": queries.CUSTOMER_ORDERS_PAGE_SIZE}
     variables = {"first": sizes.get(name, 250)}
     assert estimate_query_cost(DOCUMENTS[name], variables) <= SINGLE_QUERY_MAX_COST
