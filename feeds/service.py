@@ -26,10 +26,10 @@ import redis
 from meilisearch.errors import MeilisearchError
 
 from core import keys
+from core.localcache import LocalCache
 from core.services import Services
 from feeds.definitions import PINNED, Feed, FeedParamError, FeedParams, card, encode_cursor, search_arguments
 from feeds.index import PRODUCTS_INDEX
-from feeds.localcache import LocalCache
 from feeds.writer import shop_filter
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ SHOP_INFO = """
 query ShopInfo {
   shop {
     name
+    contactEmail
     myshopifyDomain
     currencyCode
     ianaTimezone

@@ -12,8 +12,8 @@ import logging
 
 from flask import Blueprint, Response, g, request
 
+from core.localcache import LocalCache
 from feeds.definitions import FeedParamError, parse_feed_path, parse_params
-from feeds.localcache import LocalCache
 from feeds.service import (
     FeedBody,
     FeedUnavailable,

@@ -1,0 +1,1 @@
+"""Tests for devmodel, the stand-in model provider."""
