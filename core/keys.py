@@ -165,3 +165,52 @@ def feed_fill_lock(shop_domain: str, fingerprint: str) -> str:
 FEED_BODY_TTL = 600
 FEED_LAST_GOOD_TTL = 24 * 3600
 FEED_FILL_LOCK_TTL = 5
+
+# --- Chat ------------------------------------------------------------------------------------------
+# Everything about a session expires at one absolute time (start + the plan's retention): chat.store sets
+# EXPIREAT on every key it writes. Shared keys (history index buckets, analytics buckets) are grouped by
+# start time and expire at bucket start + retention, i.e. never after any session they mention.
+
+
+def chat_session(shop_domain: str, session_id: str) -> str:
+    """Hash: one session's metadata (times, counts, sentiment, escalated/resolved, verified order refs)."""
+    return f"{PREFIX}:chat:{shop_domain}:session:{session_id}"
+
+
+def chat_transcript(shop_domain: str, session_id: str) -> str:
+    """List: one session's messages, redacted, as JSON."""
+    return f"{PREFIX}:chat:{shop_domain}:transcript:{session_id}"
+
+
+def chat_verify_failures(shop_domain: str, session_id: str) -> str:
+    """Counter: failed order verifications of one session (expires after an hour, or with the session)."""
+    return f"{PREFIX}:chat:{shop_domain}:verify-fail:{session_id}"
+
+
+def chat_order_failures(shop_domain: str, order_digest: str) -> str:
+    """Counter: failed verifications naming one order (by a keyed digest of its name), for an hour."""
+    return f"{PREFIX}:chat:{shop_domain}:verify-fail-order:{order_digest}"
+
+
+def chat_index(shop_domain: str, bucket: int) -> str:
+    """Sorted set: ids of the sessions that started in one time bucket (score: start, ms)."""
+    return f"{PREFIX}:chat:{shop_domain}:index:{bucket}"
+
+
+def chat_stats(shop_domain: str, bucket: int) -> str:
+    """Hash: aggregate counters of the sessions that started in one time bucket (no ids of any kind)."""
+    return f"{PREFIX}:chat:{shop_domain}:stats:{bucket}"
+
+
+def chat_buckets(shop_domain: str) -> str:
+    """Sorted set: the time buckets (start timestamps only) that have an index or stats key."""
+    return f"{PREFIX}:chat:{shop_domain}:buckets"
+
+
+def chat_pattern(shop_domain: str) -> str:
+    """Every chat key of a shop (purge and inventory only)."""
+    return f"{PREFIX}:chat:{shop_domain}:*"
+
+
+CHAT_VERIFY_WINDOW = 3600  # failed verification attempts are counted per hour
+CHAT_MAX_BUCKET = 3600  # history/analytics bucket width for day-scale retention (seconds)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 CATEGORIES = ("products", "settings", "chat", "operational")
 
 # Every module that stores per-shop data; each calls `register` at import.
-DATA_MODULES = ("shopify.shops", "web.webhooks", "feeds.writer", "feeds.service", "jobs.sync")
+DATA_MODULES = ("shopify.shops", "web.webhooks", "feeds.writer", "feeds.service", "jobs.sync", "chat.store")
 
 
 @dataclass(frozen=True)

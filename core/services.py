@@ -14,6 +14,8 @@ from core.crypto import SecretBox
 from core.settings import Settings
 
 if TYPE_CHECKING:  # imported lazily below so the web process never pays for what it does not use
+    from chat.llm import ModelClient
+    from chat.store import ChatStore
     from shopify.oauth import OAuthClient
     from shopify.plans import Plans
     from shopify.shops import ShopStore
@@ -58,6 +60,23 @@ class Services:
         from shopify.tokens import TokenManager
 
         return TokenManager(self.shops, self.oauth, self.redis)
+
+
+    @cached_property
+    def chat(self) -> ChatStore:
+        from chat.store import ChatStore
+
+        return ChatStore(self.redis)
+
+    @cached_property
+    def model(self) -> ModelClient | None:
+        """The model provider, or None (no OPENAI_API_KEY): the chat then uses its rule responder."""
+        if not self.settings.model_enabled:
+            return None
+        from chat.llm import ModelClient
+
+        return ModelClient(str(self.settings.openai_api_key), self.settings.openai_base_url,
+                           self.settings.openai_model, timeout=self.settings.openai_timeout)
 
 
 def build_services(settings: Settings) -> Services:

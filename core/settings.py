@@ -52,6 +52,8 @@ class Settings:
     plan_retention_days: dict[str, int]
     bulk_threshold: int
     feed_cache_control: str
+    chat_retention_seconds: int  # 0: each plan's retention; > 0 overrides it (demos and retention tests)
+    openai_timeout: float
 
     @property
     def model_enabled(self) -> bool:
@@ -216,6 +218,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"stale-while-revalidate={env.integer('LUMI_FEED_STALE_WHILE_REVALIDATE', 600, 0, 604800)}, "
             f"stale-if-error={env.integer('LUMI_FEED_STALE_IF_ERROR', 86400, 0, 604800)}"
         ),
+        chat_retention_seconds=env.integer("LUMI_CHAT_RETENTION_SECONDS", 0, 0, 3650 * 86400),
+        openai_timeout=env.number("OPENAI_TIMEOUT", 20.0, 1.0, 120.0),
         **_plans(env),
     )
 

@@ -326,6 +326,8 @@ class DevStack:
             env["SHOPIFY_ADMIN_BASE_URL"] = f"{devshop_url}/shops/{{shop}}"
         self.urls["devshop"] = devshop_url + "/"
 
+        self.start_chat_stand_ins()
+
         release = ManagedProcess("release", self.release_argv(), env=env, cwd=REPO_ROOT, printer=self.printer)
         try:
             code = release.start().wait(RELEASE_TIMEOUT)
@@ -339,6 +341,25 @@ class DevStack:
             self._start(
                 ManagedProcess(name, argv, env=env, cwd=REPO_ROOT, printer=self.printer, stop_timeout=STOP_TIMEOUT)
             )
+
+    def start_chat_stand_ins(self) -> None:
+        """A local SMTP mailbox (escalation emails are printed here) unless SMTP_URL is set, and the stand-in
+        model when LUMI_DEV_MODEL=1 and no OPENAI_API_KEY is set (otherwise the rule responder answers)."""
+        env = self.env
+        if not _is_set(env, "SMTP_URL"):
+            port = free_port()
+            self._start(ManagedProcess("mailbox", [self.python, "-m", "devtools.mailbox", "--port", str(port)],
+                                       env=env, cwd=REPO_ROOT, ready=lambda: port_in_use(port), printer=self.printer))
+            env["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+            self.urls["mailbox"] = env["SMTP_URL"] + "  (escalation emails print in this terminal)"
+        if env.get("LUMI_DEV_MODEL") == "1" and not _is_set(env, "OPENAI_API_KEY"):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            self._start(ManagedProcess("devmodel", [self.python, "-m", "devmodel", "--port", str(port), "--api-key",
+                                                    "sk-devmodel-local"], env=env, cwd=REPO_ROOT,
+                                       ready=http_answers(f"{url}/_devmodel/health"), printer=self.printer))
+            env["OPENAI_API_KEY"], env["OPENAI_BASE_URL"] = "sk-devmodel-local", f"{url}/v1"
+            self.urls["model"] = f"{url}/v1 (devmodel stand-in)"
 
     def edge_port(self) -> int | None:
         """EDGE_PORT when set (ServiceError if it is not a port number), else None: PORT+1 or a free port."""
@@ -502,6 +523,8 @@ class DevStack:
         admin = admin_app_url(self.env)
         rows += [
             ("devshop", self.urls.get("devshop", "-")),
+            ("chat", f"{self.urls.get('model', 'rule responder (LUMI_DEV_MODEL=1: stand-in model)')}"),
+            *([("mailbox", self.urls["mailbox"])] if "mailbox" in self.urls else []),
             *([("shop admin", admin)] if admin else []),
             ("meilisearch", f"{self.env['MEILI_URL']}  (key: MEILI_MASTER_KEY)"),
             ("redis", self.env["REDIS_URL"]),

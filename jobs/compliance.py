@@ -1,8 +1,8 @@
 """The mandatory privacy-law webhooks, honoured through the deletion registry.
 
 Lumi never stores customer personal data, so a customer's request finds nothing of theirs beyond
-order references in chat sessions (handled by the chat module when it exists); shop/redact
-erases everything, chat included.
+order references in chat sessions (and those sessions' redacted transcripts): customers/redact deletes
+those sessions, customers/data_request counts them; shop/redact erases everything, chat included.
 """
 
 from __future__ import annotations
@@ -26,12 +26,24 @@ def shop_redact(shop: str) -> dict[str, Any]:
 
 def customer_redact(shop: str, customer_id: int | None = None, order_ids: list[int] | None = None,
                     request_id: int | None = None) -> dict[str, Any]:
-    # No store holds customer data yet; the chat issue registers its order references here.
-    log.info("customer redact processed", extra={"shop": shop, "orders": len(order_ids or [])})
-    return {"shop": shop, "customer_data_found": 0}
+    from chat.store import sessions_with_orders
+
+    ctx = services()
+    found = sessions_with_orders(ctx.chat, shop, order_ids or [])
+    for session_id in found:
+        ctx.chat.delete(shop, session_id)
+    log.info("customer redact processed", extra={"shop": shop, "orders": len(order_ids or []),
+                                                  "sessions_deleted": len(found)})
+    return {"shop": shop, "chat_sessions_deleted": len(found)}
 
 
 def customer_data_request(shop: str, customer_id: int | None = None, order_ids: list[int] | None = None,
                           request_id: int | None = None) -> dict[str, Any]:
-    log.info("customer data request processed", extra={"shop": shop, "orders": len(order_ids or [])})
-    return {"shop": shop, "customer_data_found": 0}
+    from chat.store import sessions_with_orders
+
+    found = sessions_with_orders(services().chat, shop, order_ids or [])
+    log.info("customer data request processed", extra={"shop": shop, "orders": len(order_ids or []),
+                                                       "chat_sessions": len(found)})
+    # What Lumi holds about this customer: chat sessions that reference their orders (redacted transcripts,
+    # no contact data). The merchant can read and export them from the chat history before they expire.
+    return {"shop": shop, "customer_data_found": 0, "chat_sessions_referencing_orders": len(found)}

@@ -1,0 +1,107 @@
+"""Chat analytics and CSV export for the merchant, from what retention has left.
+
+Analytics read the aggregate counters (chat.store buckets: no ids), so a session that expired is gone
+from them too. The export streams sessions newest first, one row each with its redacted transcript,
+and neutralizes spreadsheet formulas (cells starting with =, +, -, @, tab or CR get a leading ').
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from chat.store import FIRST_REPLY_BOUNDS_MS, ChatStore
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+CSV_COLUMNS = ("session_id", "started_at", "last_activity_at", "duration_seconds", "messages", "language",
+               "escalated", "resolved", "sentiment", "first_reply_ms", "orders", "intents", "transcript")
+
+
+def analytics(store: ChatStore, shop: str, since: float, until: float) -> dict[str, Any]:
+    per_day: dict[str, Counter[str]] = defaultdict(Counter)
+    totals: Counter[str] = Counter()
+    sentiment_sum = 0.0
+    for bucket, raw in store.stats(shop, since, until):
+        if not since <= bucket < until:
+            continue
+        day = datetime.fromtimestamp(bucket, UTC).date().isoformat()
+        for name, value in raw.items():
+            if name == "sentiment_sum":
+                sentiment_sum += float(value)
+                continue
+            amount = int(float(value))
+            totals[name] += amount
+            if name in ("sessions", "escalated", "resolved"):
+                per_day[day][name] += amount
+    sessions = totals["sessions"]
+    intents = Counter({k.removeprefix("intent:"): v for k, v in totals.items() if k.startswith("intent:")})
+    return {
+        "from": _iso(since), "to": _iso(until),
+        "sessions": sessions,
+        "sessions_per_day": [{"date": day, "sessions": c["sessions"], "escalated": c["escalated"],
+                              "resolved": c["resolved"]} for day, c in sorted(per_day.items())],
+        "escalation_rate": _ratio(totals["escalated"], sessions),
+        "resolution_rate": _ratio(totals["resolved"], sessions),
+        "average_sentiment": round(sentiment_sum / totals["sentiment_n"], 3) if totals["sentiment_n"] else None,
+        "top_intents": [{"intent": k, "count": v} for k, v in intents.most_common(8)],
+        "median_first_reply_ms": _median_bound(totals),
+        "model_fallbacks": totals["model_fallback"],
+        "blocked_replies": totals["blocked"],
+    }
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def _median_bound(totals: Counter[str]) -> int | None:
+    """The upper bound of the first-reply bucket holding the median (counters keep buckets, not values)."""
+    counts = [(bound, totals[f"first_reply:{bound}"]) for bound in (*FIRST_REPLY_BOUNDS_MS, 0)]
+    total = sum(c for _, c in counts)
+    if not total:
+        return None
+    seen = 0
+    for bound, count in counts:
+        seen += count
+        if seen * 2 >= total:
+            return bound or None  # 0: slower than the largest bound
+    return None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def safe_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    if text and text[0] in "=+-@\t\r" and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def export_rows(store: ChatStore, shop: str, since: float, until: float) -> Iterator[str]:
+    """CSV text, a row at a time (the response streams it; nothing is built in memory)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for session in store.iter_sessions(shop, since, until):
+        public = session.public()
+        transcript = "\n".join(f"{m.get('role')}: {m.get('text')}" for m in store.transcript(shop, session.id))
+        row = [public["id"], public["started_at"], public["last_activity_at"], public["duration_seconds"],
+               public["messages"], public["language"], public["escalated"], public["resolved"], public["sentiment"],
+               public["first_reply_ms"], " ".join(public["orders"]), " ".join(public["intents"]), transcript]
+        writer.writerow([safe_cell(v) for v in row])
+        yield flush()

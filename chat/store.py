@@ -1,0 +1,312 @@
+"""Chat sessions in Redis, with retention by design: the one module that reads and writes chat keys.
+
+A session is a metadata hash and a transcript list, both given one absolute expiry at creation
+(start + the plan's retention) and re-given that same expiry on every write, inside a Lua script
+that refuses to write once the session is gone, so nothing can bring it back. The merchant's history
+needs an index and analytics need counters; both are grouped by start time into buckets whose keys
+expire at bucket start + retention, i.e. never after a session they mention. Counters are
+aggregates: no session id, order reference or text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from core import keys
+
+# First-reply times are counted in these buckets (upper bounds, ms) so a median can be read from aggregates.
+FIRST_REPLY_BOUNDS_MS = (250, 500, 1000, 2000, 3000, 5000, 8000, 13000, 21000, 34000, 60000)
+TRANSCRIPT_LIMIT = 400  # messages kept per session (a runaway client cannot grow a key without bound)
+
+# Writes to a live session only: KEYS = meta, transcript; ARGV = expiry, entry or "", n, n field/value
+# pairs to set, then field/increment pairs. Returns 0 (and writes nothing) when the session has expired.
+_WRITE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+end
+local n = tonumber(ARGV[3])
+local i = 5
+for _ = 1, n do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+while i <= #ARGV do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIREAT', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+
+def bucket_width(retention_s: int) -> int:
+    """History and analytics buckets: an hour for day-scale retention, finer for very short ones."""
+    return max(1, min(keys.CHAT_MAX_BUCKET, retention_s // 24))
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass
+class Session:
+    id: str
+    shop: str
+    started: float
+    expires_at: int
+    last: float
+    messages: int
+    replies: int
+    language: str
+    escalated: bool
+    resolved: bool
+    sentiment: float | None
+    first_reply_ms: int | None
+    orders: list[dict[str, str]] = field(default_factory=list)  # [{"id": gid, "name": "#1001"}]
+    intents: list[str] = field(default_factory=list)
+    secret_digest: str = ""
+
+    @property
+    def duration_s(self) -> int:
+        return int(self.last - self.started)
+
+    def public(self) -> dict[str, Any]:
+        """What the merchant API and the export show."""
+        return {
+            "id": self.id,
+            "started_at": _iso(self.started),
+            "last_activity_at": _iso(self.last),
+            "expires_at": _iso(self.expires_at),
+            "duration_seconds": self.duration_s,
+            "messages": self.messages,
+            "language": self.language,
+            "escalated": self.escalated,
+            "resolved": self.resolved,
+            "sentiment": None if self.sentiment is None else round(self.sentiment, 3),
+            "first_reply_ms": self.first_reply_ms,
+            "orders": [o["name"] for o in self.orders],
+            "intents": self.intents,
+        }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class SessionGone(LookupError):
+    """The session does not exist (never did, or expired: the same to everyone)."""
+
+
+class ChatStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._write = client.register_script(_WRITE)
+
+    # --- sessions -----------------------------------------------------------------------------------
+
+    def create(self, shop: str, retention_s: int, language: str, now: float | None = None) -> tuple[Session, str]:
+        """A new session and its secret (returned once; only its digest is kept)."""
+        now = time.time() if now is None else now
+        sid, secret = secrets.token_urlsafe(18), secrets.token_urlsafe(32)
+        expires_at = int(math.ceil(now + retention_s))
+        width = bucket_width(retention_s)
+        bucket = int(now // width) * width
+        shared_expiry = bucket + retention_s  # <= expires_at of every session in the bucket
+        meta = keys.chat_session(shop, sid)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(meta, mapping={
+                "started": repr(now), "last": repr(now), "expires_at": expires_at, "messages": 0, "replies": 0,
+                "language": language, "escalated": 0, "resolved": 0, "secret": _digest(secret), "orders": "[]",
+                "intents": "[]",
+            })
+            pipe.expireat(meta, expires_at)
+            index, stats = keys.chat_index(shop, bucket), keys.chat_stats(shop, bucket)
+            buckets = keys.chat_buckets(shop)
+            pipe.zadd(index, {sid: int(now * 1000)})
+            pipe.expireat(index, shared_expiry, lt=True)
+            pipe.hincrby(stats, "sessions", 1)
+            pipe.expireat(stats, shared_expiry, lt=True)
+            pipe.zadd(buckets, {str(bucket): shared_expiry})
+            pipe.expireat(buckets, shared_expiry, nx=True)
+            pipe.expireat(buckets, shared_expiry, gt=True)
+            pipe.execute()
+        session = Session(sid, shop, now, expires_at, now, 0, 0, language, False, False, None, None,
+                          secret_digest=_digest(secret))
+        return session, secret
+
+    def get(self, shop: str, sid: str) -> Session | None:
+        if not sid or len(sid) > 64:
+            return None
+        raw = self.redis.hgetall(keys.chat_session(shop, sid))
+        return _session(shop, sid, raw) if raw else None
+
+    def authorized(self, shop: str, sid: str, secret: str | None) -> Session:
+        """The session if `secret` is its secret (constant-time), else SessionGone (no hint which)."""
+        session = self.get(shop, sid)
+        expected = session.secret_digest if session else _digest("")
+        given = _digest(secret or "")
+        if not hmac.compare_digest(expected, given) or session is None or not secret:
+            raise SessionGone(sid)
+        return session
+
+    def transcript(self, shop: str, sid: str) -> list[dict[str, Any]]:
+        return [json.loads(item) for item in self.redis.lrange(keys.chat_transcript(shop, sid), 0, -1)]
+
+    def append(self, session: Session, entry: dict[str, Any] | None, set_fields: dict[str, Any] | None = None,
+               incr: dict[str, int] | None = None) -> bool:
+        """Add a transcript entry and/or update metadata, keeping the session's absolute expiry. False when
+        the session has expired meanwhile (nothing written)."""
+        pairs: list[Any] = []
+        for name, value in (set_fields or {}).items():
+            pairs += [name, value]
+        incs: list[Any] = []
+        for name, by in (incr or {}).items():
+            incs += [name, by]
+        args = [session.expires_at, json.dumps(entry, ensure_ascii=False) if entry else "", len(pairs) // 2,
+                TRANSCRIPT_LIMIT, *pairs, *incs]
+        ok = self._write(keys=[keys.chat_session(session.shop, session.id),
+                               keys.chat_transcript(session.shop, session.id)], args=args)
+        return bool(ok)
+
+    def count(self, session: Session, **counters: float) -> None:
+        """Aggregate analytics for the session's start bucket (no ids; floats go through HINCRBYFLOAT)."""
+        retention = max(1, session.expires_at - int(session.started))
+        width = bucket_width(retention)
+        bucket = int(session.started // width) * width
+        stats = keys.chat_stats(session.shop, bucket)
+        with self.redis.pipeline(transaction=True) as pipe:
+            for name, by in counters.items():
+                if isinstance(by, float) and not by.is_integer():
+                    pipe.hincrbyfloat(stats, name, by)
+                else:
+                    pipe.hincrby(stats, name, int(by))
+            pipe.expireat(stats, bucket + retention, lt=True)  # a past time deletes: never outlives
+            pipe.execute()
+
+    def delete(self, shop: str, sid: str) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.chat_session(shop, sid), keys.chat_transcript(shop, sid),
+                        keys.chat_verify_failures(shop, sid))
+            for bucket in self._buckets(shop):
+                pipe.zrem(keys.chat_index(shop, bucket), sid)
+            pipe.execute()
+
+    # --- history ------------------------------------------------------------------------------------
+
+    def _buckets(self, shop: str) -> list[int]:
+        now = time.time()
+        self.redis.zremrangebyscore(keys.chat_buckets(shop), "-inf", f"({now}")
+        return sorted(int(b) for b in self.redis.zrange(keys.chat_buckets(shop), 0, -1))
+
+    def iter_sessions(self, shop: str, since: float | None = None, until: float | None = None,
+                      batch: int = 200) -> Iterator[Session]:
+        """Sessions newest first, started in [since, until), read in batches (export streams from this)."""
+        low = "-inf" if since is None else int(since * 1000)
+        high = "+inf" if until is None else f"({int(until * 1000)}"
+        for bucket in reversed(self._buckets(shop)):
+            if until is not None and bucket >= until:
+                continue
+            if since is not None and bucket + keys.CHAT_MAX_BUCKET < since:
+                break
+            ids = [sid for sid in self.redis.zrevrangebyscore(keys.chat_index(shop, bucket), high, low)]
+            for start in range(0, len(ids), batch):
+                chunk = ids[start:start + batch]
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for sid in chunk:
+                        pipe.hgetall(keys.chat_session(shop, sid))
+                    raws = pipe.execute()
+                for sid, raw in zip(chunk, raws, strict=True):
+                    if raw:  # an index entry may briefly outlive nothing: its session was deleted on request
+                        yield _session(shop, sid, raw)
+
+    def stats(self, shop: str, since: float | None = None, until: float | None = None) -> list[tuple[int, dict]]:
+        """(bucket start, counters) for the buckets in range, oldest first."""
+        wanted = [b for b in self._buckets(shop)
+                  if (since is None or b >= since - keys.CHAT_MAX_BUCKET) and (until is None or b < until)]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for bucket in wanted:
+                pipe.hgetall(keys.chat_stats(shop, bucket))
+            found = pipe.execute()
+        return [(b, raw) for b, raw in zip(wanted, found, strict=True) if raw]
+
+    # --- verification attempts ----------------------------------------------------------------------
+
+    def failures(self, session: Session, order_digest: str) -> tuple[int, int]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.chat_verify_failures(session.shop, session.id))
+            pipe.get(keys.chat_order_failures(session.shop, order_digest))
+            by_session, by_order = pipe.execute()
+        return int(by_session or 0), int(by_order or 0)
+
+    def failure_wait(self, session: Session, order_digest: str) -> int:
+        """Seconds until the oldest of the two failure windows resets."""
+        ttls = [self.redis.ttl(keys.chat_verify_failures(session.shop, session.id)),
+                self.redis.ttl(keys.chat_order_failures(session.shop, order_digest))]
+        return max([t for t in ttls if t and t > 0] or [keys.CHAT_VERIFY_WINDOW])
+
+    def record_failure(self, session: Session, order_digest: str) -> None:
+        per_session = keys.chat_verify_failures(session.shop, session.id)
+        per_order = keys.chat_order_failures(session.shop, order_digest)
+        window_end = int(time.time()) + keys.CHAT_VERIFY_WINDOW
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(per_session)
+            pipe.expireat(per_session, min(window_end, session.expires_at), nx=True)
+            pipe.incr(per_order)
+            pipe.expire(per_order, keys.CHAT_VERIFY_WINDOW, nx=True)
+            pipe.execute()
+
+    # --- purge --------------------------------------------------------------------------------------
+
+    def shop_keys(self, shop: str) -> list[str]:
+        return list(self.redis.scan_iter(match=keys.chat_pattern(shop), count=1000))
+
+
+def _session(shop: str, sid: str, raw: dict[str, str]) -> Session:
+    sentiment = raw.get("sentiment")
+    first = raw.get("first_reply_ms")
+    return Session(
+        id=sid, shop=shop, started=float(raw["started"]), expires_at=int(raw["expires_at"]),
+        last=float(raw.get("last") or raw["started"]), messages=int(raw.get("messages") or 0),
+        replies=int(raw.get("replies") or 0), language=raw.get("language") or "en",
+        escalated=raw.get("escalated") == "1", resolved=raw.get("resolved") == "1",
+        sentiment=float(sentiment) if sentiment not in (None, "") else None,
+        first_reply_ms=int(first) if first else None, orders=json.loads(raw.get("orders") or "[]"),
+        intents=json.loads(raw.get("intents") or "[]"), secret_digest=raw.get("secret", ""),
+    )
+
+
+def sessions_with_orders(store: ChatStore, shop: str, order_ids: list[int]) -> list[str]:
+    """Ids of the sessions that reference any of these orders (compliance requests name orders by number)."""
+    wanted = {f"gid://shopify/Order/{int(i)}" for i in order_ids}
+    return [s.id for s in store.iter_sessions(shop) if any(o.get("id") in wanted for o in s.orders)]
+
+
+def _register() -> None:
+    from core.purge import DataStore, register
+    from core.services import Services
+
+    def purge(ctx: Services, shop: str) -> int:
+        found = ctx.chat.shop_keys(shop)
+        return int(ctx.redis.delete(*found)) if found else 0
+
+    def inventory(ctx: Services, shop: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key in ctx.chat.shop_keys(shop):
+            kind = key.split(":")[3]
+            pattern = f"{keys.PREFIX}:chat:{shop}:{kind}:*"
+            counts[pattern] = counts.get(pattern, 0) + 1
+        return counts
+
+    register(DataStore("chat", "chat", "chat sessions: redacted transcripts, metadata, history index, aggregate "
+                       "counters; each expires with the plan's retention", purge, inventory))
+
+
+_register()
