@@ -47,6 +47,20 @@ return 1
 """
 
 
+# A failed verification, counted in the session's own hash: KEYS = meta; ARGV = expiry, now, window.
+_FAIL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local now = tonumber(ARGV[2])
+local until_ = tonumber(redis.call('HGET', KEYS[1], 'vfail_until') or '0')
+if until_ < now then
+  redis.call('HSET', KEYS[1], 'vfail', 0, 'vfail_until', tostring(now + tonumber(ARGV[3])))
+end
+local n = redis.call('HINCRBY', KEYS[1], 'vfail', 1)
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+return n
+"""
+
+
 def bucket_width(retention_s: int) -> int:
     """History and analytics buckets: an hour for day-scale retention, finer for very short ones."""
     return max(1, min(keys.CHAT_MAX_BUCKET, retention_s // 24))
@@ -109,6 +123,7 @@ class ChatStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._write = client.register_script(_WRITE)
+        self._fail = client.register_script(_FAIL)
 
     # --- sessions -----------------------------------------------------------------------------------
 
@@ -193,8 +208,7 @@ class ChatStore:
 
     def delete(self, shop: str, sid: str) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.chat_session(shop, sid), keys.chat_transcript(shop, sid),
-                        keys.chat_verify_failures(shop, sid))
+            pipe.delete(keys.chat_session(shop, sid), keys.chat_transcript(shop, sid))
             for bucket in self._buckets(shop):
                 pipe.zrem(keys.chat_index(shop, bucket), sid)
             pipe.execute()
@@ -240,25 +254,28 @@ class ChatStore:
     # --- verification attempts ----------------------------------------------------------------------
 
     def failures(self, session: Session, order_digest: str) -> tuple[int, int]:
+        """(failed verifications of this session, of this order name) within their current hour."""
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(keys.chat_verify_failures(session.shop, session.id))
+            pipe.hmget(keys.chat_session(session.shop, session.id), ["vfail", "vfail_until"])
             pipe.get(keys.chat_order_failures(session.shop, order_digest))
-            by_session, by_order = pipe.execute()
-        return int(by_session or 0), int(by_order or 0)
+            (count, until), by_order = pipe.execute()
+        by_session = int(count or 0) if until and float(until) > time.time() else 0
+        return by_session, int(by_order or 0)
 
     def failure_wait(self, session: Session, order_digest: str) -> int:
-        """Seconds until the oldest of the two failure windows resets."""
-        ttls = [self.redis.ttl(keys.chat_verify_failures(session.shop, session.id)),
-                self.redis.ttl(keys.chat_order_failures(session.shop, order_digest))]
-        return max([t for t in ttls if t and t > 0] or [keys.CHAT_VERIFY_WINDOW])
+        """Seconds until the later of the two failure windows resets."""
+        until = self.redis.hget(keys.chat_session(session.shop, session.id), "vfail_until")
+        waits = [int(float(until) - time.time()) + 1 if until else 0,
+                 self.redis.ttl(keys.chat_order_failures(session.shop, order_digest))]
+        return max([w for w in waits if w and w > 0] or [keys.CHAT_VERIFY_WINDOW])
 
     def record_failure(self, session: Session, order_digest: str) -> None:
-        per_session = keys.chat_verify_failures(session.shop, session.id)
+        # The session's counter lives in its metadata hash (so it shares the session's expiry); the order's
+        # is keyed by a digest of the name, holds no session id, and lasts the window.
+        self._fail(keys=[keys.chat_session(session.shop, session.id)],
+                   args=[session.expires_at, time.time(), keys.CHAT_VERIFY_WINDOW])
         per_order = keys.chat_order_failures(session.shop, order_digest)
-        window_end = int(time.time()) + keys.CHAT_VERIFY_WINDOW
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(per_session)
-            pipe.expireat(per_session, min(window_end, session.expires_at), nx=True)
             pipe.incr(per_order)
             pipe.expire(per_order, keys.CHAT_VERIFY_WINDOW, nx=True)
             pipe.execute()

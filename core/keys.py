@@ -173,18 +173,14 @@ FEED_FILL_LOCK_TTL = 5
 
 
 def chat_session(shop_domain: str, session_id: str) -> str:
-    """Hash: one session's metadata (times, counts, sentiment, escalated/resolved, verified order refs)."""
+    """Hash: one session's metadata (times, counts, sentiment, escalated/resolved, verified order refs, failed
+    verifications in the current hour)."""
     return f"{PREFIX}:chat:{shop_domain}:session:{session_id}"
 
 
 def chat_transcript(shop_domain: str, session_id: str) -> str:
     """List: one session's messages, redacted, as JSON."""
     return f"{PREFIX}:chat:{shop_domain}:transcript:{session_id}"
-
-
-def chat_verify_failures(shop_domain: str, session_id: str) -> str:
-    """Counter: failed order verifications of one session (expires after an hour, or with the session)."""
-    return f"{PREFIX}:chat:{shop_domain}:verify-fail:{session_id}"
 
 
 def chat_order_failures(shop_domain: str, order_digest: str) -> str:
