@@ -267,6 +267,7 @@ _FR_ARTICLE = r"(?:(?i:(?:de|du|des|la|le|les)[ ]+|[ld]['’]))"
 # English type words that are also everyday words ("way", "drive", "road", "place")
 # count only when Capitalised or in capitals, and not when a capitalised word or a
 # number follows: that is a product name ("2 Nike Court Vision", "1 Hard Drive 2TB").
+# (A placeholder, which was a number, counts as one: `redact` stays idempotent.)
 # The others count in any case.
 _EN_TYPES_CASED = "|".join(
     f"{w}|{w.upper()}" for w in ("Road", "Lane", "Drive", "Way", "Court", "Place", "Terrace", "Close", "Crescent")
@@ -288,7 +289,7 @@ _FR_KEYWORDS = ("rue", "av", "boulevard", "bd", "chemin", "all", "impasse", "qua
 _EN_ADDRESS_RE = re.compile(
     r"\d(?<![\w#€$£.,/-]\d)\d{0,4}[A-Za-z]?(?:[-/]\d{1,4}[A-Za-z]?)?,?" + _SP
     + rf"(?:(?:\d{{1,3}}(?:st|nd|rd|th)|(?=[^\W\d_]){_STOP}{_WORD}\.?){_SP}){{1,3}}"
-    + rf"(?:(?i:street|avenue|boulevard)\b|(?:{_EN_TYPES_CASED})\b(?![ \t]+(?:[A-Z][a-z]|\d))"
+    + rf"(?:(?i:street|avenue|boulevard)\b|(?:{_EN_TYPES_CASED})\b(?![ \t]+(?:[A-Z][a-z]|\d|\[))"
     + rf"|(?:(?i:st|ave|blvd|rd|ln)|{_EN_ABBREVIATIONS_CASED})\b\.?)"
     + r"(?:[ ](?:N|S|E|W|NE|NW|SE|SW)\b)?"
 )  # fmt: skip
@@ -330,9 +331,7 @@ _ASCII_DIGITS = "0123456789"
 _ANY_DIGIT_RE = re.compile(r"\d")
 # A placeholder glued to a word or within 3 characters of a digit: only there can a
 # pass change what a pattern sees next time (a run cut short, a lookbehind now free).
-_NEAR_PLACEHOLDER_RE = re.compile(
-    r"\](?=\w|\W{1,3}\d)|\[(?:(?<=\w\[)|(?<=\d\W\[)|(?<=\d\W\W\[)|(?<=\d\W\W\W\[))"
-)
+_NEAR_PLACEHOLDER_RE = re.compile(r"\](?=\w|\W{1,3}\d)|\[(?:(?<=\w\[)|(?<=\d\W\[)|(?<=\d\W\W\[)|(?<=\d\W\W\W\[))")
 
 
 def _digit_count(text: str) -> int:

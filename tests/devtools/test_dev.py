@@ -88,7 +88,7 @@ def test_stack_starts_in_order_waits_for_readyz_and_stops_everything(stack: Fake
     assert env["REDIS_URL"].startswith("redis://127.0.0.1:") and ":6379/" not in env["REDIS_URL"]
     assert env["MEILI_URL"].startswith("http://127.0.0.1:")
     assert env["SHOPIFY_ADMIN_BASE_URL"] == env["DEVSHOP_URL"] + "/shops/{shop}"
-    assert [r.name for r in stack.running] == ["redis", "meilisearch", "devshop", "web", "worker"]
+    assert [r.name for r in stack.running] == ["redis", "meilisearch", "devshop", "mailbox", "web", "worker"]
     assert (tmp_path / "dev-data" / "meilisearch" / "data.ms").is_dir()
 
     assert stack.wait_ready(timeout=20) == (200, '{"status":"ready"}')
@@ -98,20 +98,20 @@ def test_stack_starts_in_order_waits_for_readyz_and_stops_everything(stack: Fake
     assert "Lumi is running" in stack.banner()
 
     pids = started_pids(stack)
-    assert len(pids) == 5 and all(pid_alive(p) for p in pids)
+    assert len(pids) == 6 and all(pid_alive(p) for p in pids)
     stack.stop()
     assert stack.running == []
     assert all(wait_gone(p, 5) for p in pids)
     out = output_of(stack)
     order = re.findall(r"stopping (\w+)", out)
-    assert order == ["worker", "web", "devshop", "meilisearch", "redis"], "reverse start order"
+    assert order == ["worker", "web", "mailbox", "devshop", "meilisearch", "redis"], "reverse start order"
 
 
 def test_a_failing_release_step_stops_start_up(stack: FakeStack) -> None:
     stack.env["FAKE_RELEASE_CODE"] = "3"
     with pytest.raises(ServiceError, match="release step .* exited with code 3"):
         stack.start()
-    assert [r.name for r in stack.running] == ["redis", "meilisearch", "devshop"]
+    assert [r.name for r in stack.running] == ["redis", "meilisearch", "devshop", "mailbox"]
     pids = started_pids(stack)
     stack.stop()
     assert all(wait_gone(p, 5) for p in pids)
@@ -223,7 +223,7 @@ def test_check_mode_prints_readyz_and_leaves_nothing_running(process_env: dict[s
     assert code == 0, driven.output
     assert '/readyz: 200 {"status":"ready"}' in driven.output
     pids = [int(p) for p in re.findall(r"\(pid (\d+)", driven.output)]
-    assert len(pids) == 5 and all(wait_gone(p, 5) for p in pids)
+    assert len(pids) == 6 and all(wait_gone(p, 5) for p in pids)
 
 
 def test_sigterm_stops_everything_and_exits_zero(process_env: dict[str, str], tmp_path: Path) -> None:
@@ -231,7 +231,7 @@ def test_sigterm_stops_everything_and_exits_zero(process_env: dict[str, str], tm
     try:
         driven.wait_for("Ctrl-C stops everything", 60)
         pids = [int(p) for p in re.findall(r"\(pid (\d+)", driven.output)]
-        assert len(pids) == 5 and all(pid_alive(p) for p in pids)
+        assert len(pids) == 6 and all(pid_alive(p) for p in pids)
         driven.proc.send_signal(signal.SIGTERM)
         code = driven.finish(30)
     finally:

@@ -1,0 +1,739 @@
+"""Storefront chat benchmarks: every number printed, every ratio measured side by side in this run.
+
+One private stack (Redis, Meilisearch, devshop, as bench.sync builds it; one installed shop, no catalogue: these
+questions call no tool), the devmodel stand-in as its own process answering every request after a fixed delay
+(`python -m devmodel --delay 0.2 --token-delay 0.005`: its canned ~44-token reply, streamed token by token), and
+Lumi's real app under gunicorn on loopback (gunicorn.conf.py, WEB_CONCURRENCY=2, WEB_THREADS=8,
+LOG_LEVEL=WARNING, serving `web:create_app()` as the Procfile does). Every shopper question is a plain one the
+model answers with text and no tool ("Do you ship to Canada?"); conversations are three turns long.
+
+The model baseline is the very request Lumi sends: the chat completion bodies Lumi sent devmodel for a warm-up
+conversation (system prompt, history, tools, temperature) are replayed, streamed, through the real openai SDK
+from this process, for the same position in the conversation.
+
+(1) Server overhead per turn: sequential non-streamed turns (`POST /proxy/chat/sessions/<id>/messages`, JSON)
+    interleaved one to one with the model alone (the same request straight to devmodel).
+    Goal: (p50 turn - p50 model) / p50 model <= 10 %. The same at p90 is printed for information.
+(2) Time to first streamed byte (`Accept: text/event-stream`): send -> first `event: delta` line through Lumi,
+    against send -> first content chunk from devmodel via the SDK, interleaved one to one. The `: lumi` comment
+    (sent at once) and the model's first whole word (the earliest text Lumi's fact guard can release: it lets
+    text through at word boundaries) are printed for information.
+(3) Turns/s with concurrent shoppers (16 threads, each its own keep-alive connection and its own sessions,
+    starts staggered over one model time) through gunicorn on this machine, against devmodel's own throughput
+    at the same concurrency straight through the SDK, and the ceiling the fixed delay allows (concurrency /
+    model time). Turns are counted as they complete inside a fixed window while every shopper is busy.
+
+Run: `python -m bench.chat [--quick] [--only 1,2,3] [--profile]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import io
+import itertools
+import json
+import os
+import pstats
+import re
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import openai
+
+from bench.feeds import _pct, loadavg, ms, tree_cpu_seconds
+from bench.sync import GOAL_HEADER, HUGE, Stack, child_env, met, say, table
+from devtools.services import REPO_ROOT, ManagedProcess, free_port, http_ok
+
+SHOP = "bench-chat.myshopify.com"
+PATH_PREFIX = "/apps/lumi"
+SECRET_HEADER = "X-Lumi-Session-Secret"
+MODEL_KEY = "sk-bench-chat-0123456789"
+MODEL_NAME = "devmodel-bench"
+MODEL_DELAY_S = 0.2  # devmodel: before the first byte of every answer
+MODEL_TOKEN_DELAY_S = 0.005  # devmodel: before each streamed token
+# Plain shopper questions: text answers, no tool, no order, no unhappy words (nothing escalates). All three score
+# exactly 0.0 with chat.sentiment on purpose: ChatStore.count sends an integral float delta (0.0) as HINCRBY, which
+# Redis refuses once the bucket's sentiment_sum holds a float (any earlier non-neutral shopper), so a neutral turn
+# would answer 500 (e.g. "Can I pay with PayPal?" scores -0.1027, and the next neutral turn fails).
+QUESTIONS = ("Do you ship to Canada?", "How long does shipping take to Canada?",
+             "Is there a shop in Lyon I could visit?")
+TURNS_PER_SESSION = len(QUESTIONS)
+
+# Goals from the issue.
+GOAL_OVERHEAD = 0.10  # (1) (p50 turn - p50 model) / p50 model <= this
+
+WEB_ENV = {"WEB_CONCURRENCY": "2", "WEB_THREADS": "8", "LOG_LEVEL": "WARNING"}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    turns: int  # (1) sequential measured turns (and as many direct model calls)
+    streams: int  # (2) sequential measured streamed turns (and as many direct streams)
+    seconds: float  # (3) counting window of one load phase
+    rounds: int  # (3) load phases per target, interleaved (best reported)
+    concurrency: int  # (3) concurrent shoppers
+
+
+FULL = Sizes(turns=45, streams=25, seconds=5.0, rounds=2, concurrency=16)
+QUICK = Sizes(turns=12, streams=8, seconds=3.0, rounds=1, concurrency=16)
+WARMUP_TURNS = 2 * TURNS_PER_SESSION  # turns (and model calls) sent and discarded before (1) and (2)
+
+
+# --- Lumi's storefront chat, signed as Shopify's app proxy signs ------------------------------------------------
+
+
+class Lumi:
+    """One keep-alive connection to gunicorn, speaking the chat API with freshly signed query strings."""
+
+    def __init__(self, port: int, api_secret: str) -> None:
+        self.port = port
+        self.api_secret = api_secret
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def path(self, suffix: str) -> str:
+        from shopify.signatures import sign_proxy
+
+        pairs = [("shop", SHOP), ("logged_in_customer_id", ""), ("path_prefix", PATH_PREFIX),
+                 ("timestamp", str(int(time.time())))]
+        return f"/proxy/chat/{suffix}?" + urlencode([*pairs, ("signature", sign_proxy(pairs, self.api_secret))])
+
+    def _post(self, suffix: str, body: dict[str, Any], headers: dict[str, str]) -> http.client.HTTPResponse:
+        self.conn.request("POST", self.path(suffix), body=json.dumps(body).encode(),
+                          headers={"Content-Type": "application/json", **headers})
+        return self.conn.getresponse()
+
+    def create_session(self) -> tuple[str, str]:
+        response = self._post("sessions", {}, {})
+        data = response.read()
+        if response.status != 201:
+            raise RuntimeError(f"POST sessions: {response.status} {data[:500]!r}")
+        session = json.loads(data)["session"]
+        return session["id"], session["secret"]
+
+    def turn(self, session: tuple[str, str], text: str) -> dict[str, Any]:
+        """One non-streamed turn; the JSON answer (raises on anything but a model reply)."""
+        response = self._post(f"sessions/{session[0]}/messages", {"text": text}, {SECRET_HEADER: session[1]})
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST messages: {response.status} {data[:500]!r}")
+        answer = json.loads(data)
+        check_answer(answer)
+        return answer
+
+    def stream_turn(self, session: tuple[str, str], text: str) -> tuple[float, float, float]:
+        """One streamed turn: seconds from sending to the `: lumi` comment, to the first `event: delta` line, and
+        to the end of the stream (whose `final` event is checked)."""
+        t0 = time.perf_counter()
+        response = self._post(f"sessions/{session[0]}/messages", {"text": text},
+                              {SECRET_HEADER: session[1], "Accept": "text/event-stream"})
+        if response.status != 200 or "text/event-stream" not in (response.getheader("Content-Type") or ""):
+            raise RuntimeError(f"streamed POST messages: {response.status} {response.read()[:500]!r}")
+        comment = delta = 0.0
+        event = ""
+        final: dict[str, Any] | None = None
+        text_seen = ""
+        while True:
+            line = response.readline()
+            if not line:
+                break
+            now = time.perf_counter() - t0
+            line = line.rstrip(b"\r\n")
+            if line.startswith(b":") and not comment:
+                comment = now
+            elif line.startswith(b"event: "):
+                event = line[7:].decode()
+                if event == "delta" and not delta:
+                    delta = now
+            elif line.startswith(b"data: "):
+                data = json.loads(line[6:])
+                if event == "delta":
+                    text_seen += data["text"]
+                elif event == "final":
+                    final = data
+                else:
+                    raise RuntimeError(f"stream event {event!r}: {data}")
+        total = time.perf_counter() - t0
+        if final is None or not comment or not delta:
+            raise RuntimeError(f"incomplete stream (comment {comment}, delta {delta}, final {final})")
+        check_answer(final)
+        if text_seen.strip() != final["message"]["text"]:
+            raise RuntimeError("the deltas do not add up to the final text")
+        return comment, delta, total
+
+
+def check_answer(answer: dict[str, Any]) -> None:
+    from devmodel.server import GENERIC_REPLY
+
+    if (answer.get("responder") != "model" or answer.get("fallback") or answer.get("replaced")
+            or answer.get("escalated") or answer["message"]["text"] != GENERIC_REPLY):
+        raise RuntimeError(f"not the model's plain answer: {json.dumps(answer)[:600]}")
+
+
+class Sessions:
+    """Pre-created sessions, handed out one per conversation (more are created if the pool runs dry)."""
+
+    def __init__(self, lumi: Lumi, count: int) -> None:
+        self.lumi = lumi
+        self.pool = [lumi.create_session() for _ in range(count)]
+
+    def take(self) -> tuple[str, str]:
+        return self.pool.pop() if self.pool else self.lumi.create_session()
+
+
+# --- the model alone ------------------------------------------------------------------------------------------------
+
+
+class Model:
+    """The same chat completion requests Lumi sends, straight to devmodel through the openai SDK."""
+
+    def __init__(self, base_url: str) -> None:
+        # As chat.llm.ModelClient builds its client (one per process, shared by every thread).
+        self.client = openai.OpenAI(api_key=MODEL_KEY, base_url=base_url, timeout=20.0, max_retries=1)
+
+    def call(self, body: dict[str, Any]) -> tuple[float, float, float]:
+        """Seconds from sending to the first content chunk, to the first whole word, and to the end."""
+        t0 = time.perf_counter()
+        first = word = 0.0
+        text = ""
+        stream = self.client.chat.completions.create(**body)
+        with stream:
+            for chunk in stream:
+                if not chunk.choices or not chunk.choices[0].delta.content:
+                    continue
+                now = time.perf_counter() - t0
+                text += chunk.choices[0].delta.content
+                if not first:
+                    first = now
+                if not word and (" " in text or "\n" in text):
+                    word = now
+        total = time.perf_counter() - t0
+        if not first or not text:
+            raise RuntimeError("the model streamed no text")
+        return first, word or total, total
+
+
+def recorded_bodies(control: Any) -> list[dict[str, Any]]:
+    bodies = control.bodies()
+    for body in bodies:
+        if not body.get("stream"):
+            raise RuntimeError("Lumi sent a non-streamed chat completion request")
+    return bodies
+
+
+# --- CPU --------------------------------------------------------------------------------------------------------------
+
+
+class Cpu:
+    """CPU seconds used by named process trees (and this process) between start() and stop()."""
+
+    def __init__(self, trees: dict[str, Callable[[], int | None]]) -> None:
+        self.trees = trees
+        self.before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {**{name: tree_cpu_seconds(pid()) for name, pid in self.trees.items()},
+                "bench process": usage.ru_utime + usage.ru_stime}
+
+    def start(self) -> Cpu:
+        self.before = self._now()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        now = self._now()
+        self.used = {name: now[name] - self.before[name] for name in now}
+        return self.used
+
+    def per(self, count: int, names: Sequence[str]) -> str:
+        return ", ".join(f"{name} {1000 * self.used[name] / max(count, 1):.1f} ms" for name in names
+                         if name in self.used)
+
+
+# --- (1) and (2): sequential ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sequential:
+    lumi: list[float] = field(default_factory=list)  # (1) turn seconds / (2) first delta seconds
+    model: list[float] = field(default_factory=list)  # (1) model seconds / (2) first content chunk seconds
+    comment: list[float] = field(default_factory=list)  # (2) first byte (the `: lumi` comment)
+    word: list[float] = field(default_factory=list)  # (2) model's first whole word
+    lumi_total: list[float] = field(default_factory=list)  # (2) whole stream through Lumi
+    model_total: list[float] = field(default_factory=list)  # (2) whole stream from the model
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+def bench_sequential(lumi: Lumi, model: Model, bodies: list[dict[str, Any]], count: int, *, streamed: bool,
+                     cpu: Cpu) -> Sequential:
+    """`count` Lumi turns interleaved one to one with the same request straight to the model."""
+    sessions = Sessions(lumi, -(-(WARMUP_TURNS + count) // TURNS_PER_SESSION) + 1)
+    out = Sequential()
+    session = sessions.take()
+    for i in range(WARMUP_TURNS + count):
+        position = i % TURNS_PER_SESSION
+        if position == 0 and i:
+            session = sessions.take()
+        if i == WARMUP_TURNS:
+            cpu.start()
+        measured = i >= WARMUP_TURNS
+        if streamed:
+            comment, delta, total = lumi.stream_turn(session, QUESTIONS[position])
+            first, word, model_total = model.call(bodies[position])
+            if measured:
+                out.comment.append(comment)
+                out.lumi.append(delta)
+                out.lumi_total.append(total)
+                out.model.append(first)
+                out.word.append(word)
+                out.model_total.append(model_total)
+        else:
+            t0 = time.perf_counter()
+            lumi.turn(session, QUESTIONS[position])
+            took = time.perf_counter() - t0
+            _, _, model_total = model.call(bodies[position])
+            if measured:
+                out.lumi.append(took)
+                out.model.append(model_total)
+    out.cpu = cpu.stop()
+    return out
+
+
+# --- (3): concurrent shoppers -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    label: str
+    concurrency: int
+    window: float  # seconds in which completions were counted
+    counted: int  # turns completed inside the window
+    total: int  # turns completed in the whole phase (ramp and tail included)
+    latencies: list[float]  # sorted, of the counted turns
+    cpu: Cpu
+
+    @property
+    def rate(self) -> float:
+        return self.counted / self.window
+
+    @property
+    def mean(self) -> float:
+        return sum(self.latencies) / len(self.latencies) if self.latencies else 0.0
+
+
+def run_load(label: str, concurrency: int, seconds: float, ramp: float, stagger: float, cpu: Cpu,
+             make_worker: Callable[[int], Callable[[], Callable[[int], None]]]) -> Load:
+    """`concurrency` threads doing one unit of work after another, thread i starting at i * stagger / n.
+
+    make_worker(slot) runs before the clock starts (connections, sessions) and returns the thread's body, which
+    is called once when the thread starts and returns `one(turn_no)`. Completions are counted in
+    [start + ramp, start + ramp + seconds]; every thread keeps starting work until the window closes.
+    """
+    setups = [make_worker(slot) for slot in range(concurrency)]
+    done: list[list[tuple[float, float]]] = [[] for _ in range(concurrency)]  # (end, latency)
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(concurrency + 1)
+    clock = {"start": 0.0, "end": 0.0}
+
+    def thread(slot: int) -> None:
+        try:
+            one = setups[slot]()
+            barrier.wait()
+            time.sleep(slot * stagger / concurrency)
+            for turn_no in itertools.count():
+                t0 = time.perf_counter()
+                if t0 >= clock["end"]:
+                    return
+                one(turn_no)
+                t1 = time.perf_counter()
+                done[slot].append((t1, t1 - t0))
+        except BaseException as err:  # noqa: BLE001 - re-raised by the caller
+            failures.append(err)
+            clock["end"] = 0.0  # the others stop too
+
+    threads = [threading.Thread(target=thread, args=(slot,), name=f"shopper-{slot}", daemon=True)
+               for slot in range(concurrency)]
+    for t in threads:
+        t.start()
+    cpu.start()
+    clock["start"] = time.perf_counter()
+    clock["end"] = clock["start"] + ramp + seconds
+    barrier.wait()
+    for t in threads:
+        t.join(ramp + seconds + 60)
+    cpu.stop()
+    if failures:
+        raise RuntimeError(f"{label}: {len(failures)} shopper(s) failed") from failures[0]
+    low, high = clock["start"] + ramp, clock["start"] + ramp + seconds
+    counted = sorted(lat for part in done for end, lat in part if low <= end <= high)
+    return Load(label, concurrency, seconds, len(counted), sum(len(p) for p in done), counted, cpu)
+
+
+def bench_throughput(port: int, api_secret: str, model_url: str, bodies: list[dict[str, Any]], sizes: Sizes,
+                     model_time: float, trees: dict[str, Callable[[], int | None]]) -> dict[str, list[Load]]:
+    ramp = 2 * model_time  # staggered starts (one model time), then one more turn each before counting
+    per_thread = int((ramp + sizes.seconds + 2 * model_time) / model_time) + 2
+    sessions_per_thread = -(-per_thread // TURNS_PER_SESSION) + 1
+    shared_model = Model(model_url)
+
+    def lumi_worker(slot: int) -> Callable[[], Callable[[int], None]]:
+        lumi = Lumi(port, api_secret)
+        sessions = Sessions(lumi, sessions_per_thread)
+
+        def body() -> Callable[[int], None]:
+            current: dict[str, tuple[str, str]] = {}
+
+            def one(turn_no: int) -> None:
+                position = turn_no % TURNS_PER_SESSION
+                if position == 0:
+                    current["s"] = sessions.take()
+                lumi.turn(current["s"], QUESTIONS[position])
+
+            return one
+
+        return body
+
+    def model_worker(slot: int) -> Callable[[], Callable[[int], None]]:
+        def body() -> Callable[[int], None]:
+            def one(turn_no: int) -> None:
+                shared_model.call(bodies[turn_no % TURNS_PER_SESSION])
+
+            return one
+
+        return body
+
+    results: dict[str, list[Load]] = {"model": [], "lumi": []}
+    names = ("gunicorn", "devmodel", "redis", "bench process")
+    for round_no in range(1, sizes.rounds + 1):
+        for key, label, maker in (("model", "devmodel direct (SDK)", model_worker),
+                                  ("lumi", "Lumi turns (gunicorn)", lumi_worker)):
+            load = run_load(label, sizes.concurrency, sizes.seconds, ramp, model_time, Cpu(trees), maker)
+            results[key].append(load)
+            say(f"  round {round_no} {label}: {load.rate:.1f} turns/s ({load.counted} in {load.window:g} s; "
+                f"latency p50 {ms(1000 * _pct(load.latencies, 50))}, p90 {ms(1000 * _pct(load.latencies, 90))}, "
+                f"mean {ms(1000 * load.mean)}); CPU per turn: {load.cpu.per(load.total, names)}; "
+                f"load avg {loadavg()}")
+    return results
+
+
+def warm_up(port: int, api_secret: str, concurrency: int) -> None:
+    """One conversation per shopper, all at once, so both workers have served turns (shop profile fetched, model
+    client built, code paths warm) before anything is measured."""
+    failures: list[BaseException] = []
+
+    def shopper() -> None:
+        lumi = Lumi(port, api_secret)
+        try:
+            session = lumi.create_session()
+            for text in QUESTIONS:
+                lumi.turn(session, text)
+        except BaseException as err:  # noqa: BLE001 - re-raised below
+            failures.append(err)
+        finally:
+            lumi.close()
+
+    threads = [threading.Thread(target=shopper, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    if failures:
+        raise RuntimeError("warm-up failed") from failures[0]
+
+
+# --- optional: where the time goes, in process ------------------------------------------------------------------
+
+
+def profile_in_process(stack: Stack, env: dict[str, str], control: Any, model_url: str,
+                       bodies: list[dict[str, Any]], turns: int) -> None:
+    """cProfile of `turns` non-streamed turns through Flask's test client (no gunicorn), devmodel answering at
+    once (no delays), and the wall time of a zero-delay turn against a zero-delay direct model call."""
+    from shopify.signatures import sign_proxy
+    from web import create_app
+
+    app = create_app({**env, "LOG_LEVEL": "WARNING"})
+    client = app.test_client()
+
+    def path(suffix: str) -> str:
+        pairs = [("shop", SHOP), ("logged_in_customer_id", ""), ("path_prefix", PATH_PREFIX),
+                 ("timestamp", str(int(time.time())))]
+        secret = stack.env["SHOPIFY_API_SECRET"]
+        return f"/proxy/chat/{suffix}?" + urlencode([*pairs, ("signature", sign_proxy(pairs, secret))])
+
+    def new_session() -> tuple[str, str]:
+        answer = client.post(path("sessions"), json={})
+        if answer.status_code != 201:
+            raise RuntimeError(f"profile: {answer.status_code} {answer.data[:300]!r}")
+        data = answer.get_json()["session"]
+        return data["id"], data["secret"]
+
+    def turns_of(count: int) -> Iterator[tuple[tuple[str, str], str]]:
+        sessions = [new_session() for _ in range(-(-count // TURNS_PER_SESSION))]
+        for i in range(count):
+            yield sessions[i // TURNS_PER_SESSION], QUESTIONS[i % TURNS_PER_SESSION]
+
+    def one(session: tuple[str, str], text: str) -> None:
+        answer = client.post(path(f"sessions/{session[0]}/messages"), json={"text": text},
+                             headers={SECRET_HEADER: session[1]})
+        if answer.status_code != 200:
+            raise RuntimeError(f"profile: {answer.status_code} {answer.data[:300]!r}")
+        check_answer(answer.get_json())
+
+    model = Model(model_url)
+    control.configure(delay_s=0, token_delay_s=0)
+    try:
+        for session, text in turns_of(2 * TURNS_PER_SESSION):
+            one(session, text)
+        # Plain wall time first (no profiler), interleaved with the same request straight to the model.
+        lumi_times, model_times = [], []
+        for i, (session, text) in enumerate(turns_of(turns)):
+            t0 = time.perf_counter()
+            one(session, text)
+            lumi_times.append(time.perf_counter() - t0)
+            model_times.append(model.call(bodies[i % TURNS_PER_SESSION])[2])
+        lumi_times.sort()
+        model_times.sort()
+        l50, m50 = 1000 * _pct(lumi_times, 50), 1000 * _pct(model_times, 50)
+        say(f"  zero-delay devmodel, {turns} turns in process: turn p50 {ms(l50)}, the same request straight to "
+            f"the model p50 {ms(m50)}: Lumi adds {ms(l50 - m50)} per turn (wall time, one thread)")
+        work = list(turns_of(turns))
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        for session, text in work:
+            one(session, text)
+        profiler.disable()
+        took = time.perf_counter() - started
+    finally:
+        control.configure(delay_s=MODEL_DELAY_S, token_delay_s=MODEL_TOKEN_DELAY_S)
+    own, lumi = io.StringIO(), io.StringIO()
+    pstats.Stats(profiler, stream=own).sort_stats("tottime").print_stats(14)
+    pstats.Stats(profiler, stream=lumi).sort_stats("cumulative").print_stats(
+        rf"{re.escape(str(REPO_ROOT))}/(web|chat|core|shopify)/", 22)
+    say(f"\n  profile, {turns} turns in process ({1000 * took / turns:.2f} ms each under cProfile, model included)")
+    for title, out in (("top by own time", own), ("Lumi's own functions by cumulative time", lumi)):
+        say(f"  {title}:")
+        for line in out.getvalue().splitlines():
+            if re.match(r"\s+\d", line) and "function calls" not in line or "ncalls" in line:
+                say("   " + line)
+
+
+# --- processes --------------------------------------------------------------------------------------------------------
+
+
+def start_devmodel(workdir: Path) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "devmodel", "--port", str(port), "--api-key", MODEL_KEY,
+            "--delay", str(MODEL_DELAY_S), "--token-delay", str(MODEL_TOKEN_DELAY_S), "--quiet"]
+    url = f"http://127.0.0.1:{port}"
+    process = ManagedProcess("devmodel", argv, env=child_env({}), cwd=REPO_ROOT,
+                             ready=http_ok(f"{url}/_devmodel/health"), ready_timeout=30,
+                             log_path=workdir / "devmodel.log", stop_timeout=10)
+    process.start()
+    return process, url
+
+
+def start_gunicorn(env: dict[str, str], workdir: Path) -> tuple[ManagedProcess, int]:
+    """gunicorn with the repo's config on a free port, serving the app as the Procfile does."""
+    port = free_port()
+    gunicorn = REPO_ROOT / ".venv" / "bin" / "gunicorn"
+    argv = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
+    # No worker recycling in the middle of a phase (the command line beats the config file).
+    argv += ["-c", "gunicorn.conf.py", "--max-requests", "0", "web:create_app()"]
+    process = ManagedProcess("gunicorn", argv, env=child_env({**env, **WEB_ENV, "PORT": str(port)}),
+                             cwd=REPO_ROOT, ready=http_ok(f"http://127.0.0.1:{port}/healthz"), ready_timeout=60,
+                             log_path=workdir / "gunicorn.log", stop_timeout=25)
+    process.start()
+    return process, port
+
+
+# --- entry point ------------------------------------------------------------------------------------------------------
+
+
+def pct_ms(values: Sequence[float], p: float) -> float:
+    return 1000 * _pct(sorted(values), p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.chat", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"smaller sizes: {QUICK}")
+    parser.add_argument("--only", default="1,2,3", help="sections to run, e.g. 1,3 (default 1,2,3)")
+    parser.add_argument("--turns", type=int, help="(1) sequential turns")
+    parser.add_argument("--streams", type=int, help="(2) sequential streamed turns")
+    parser.add_argument("--seconds", type=float, help="(3) counting window of one load phase")
+    parser.add_argument("--rounds", type=int, help="(3) load phases per target (interleaved; best reported)")
+    parser.add_argument("--concurrency", type=int, help="(3) concurrent shoppers")
+    parser.add_argument("--profile", action="store_true",
+                        help="also cProfile turns in process (Flask test client, zero-delay model)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn and devmodel logs")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else FULL
+    sizes = Sizes(turns=args.turns or base.turns, streams=args.streams or base.streams,
+                  seconds=args.seconds or base.seconds, rounds=args.rounds or base.rounds,
+                  concurrency=args.concurrency or base.concurrency)
+    sections = {s.strip() for s in args.only.split(",") if s.strip()}
+    if sections - {"1", "2", "3"}:
+        parser.error(f"unknown sections {', '.join(sorted(sections - {'1', '2', '3'}))}")
+    from devmodel.server import GENERIC_REPLY, tokens
+
+    reply_tokens = len(tokens(GENERIC_REPLY))
+    mode = "quick" if args.quick else "full"
+    say(f"bench.chat ({mode}): devmodel delay {MODEL_DELAY_S:g} s + {MODEL_TOKEN_DELAY_S:g} s x {reply_tokens} "
+        f"tokens = {MODEL_DELAY_S + MODEL_TOKEN_DELAY_S * reply_tokens:.3f} s nominal per reply; (1) {sizes.turns} "
+        f"turns; (2) {sizes.streams} streamed turns; (3) {sizes.concurrency} shoppers, {sizes.rounds} round(s) of "
+        f"{sizes.seconds:g} s; sections {','.join(sorted(sections))}; {os.cpu_count()} CPUs; load avg {loadavg()}")
+    workdir = Path(tempfile.mkdtemp(prefix="lumi-bench-chat-"))
+    started = time.monotonic()
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    verdicts: list[tuple[str, bool]] = []
+    try:
+        with ExitStack() as exit_stack:
+            from devmodel.testing import DevModelControl
+
+            stack = Stack(exit_stack, workdir)
+            stack.create_shop(SHOP, 5, bucket=HUGE, rate=HUGE)
+            devmodel, model_root = start_devmodel(workdir)
+            exit_stack.callback(devmodel.stop)
+            control = DevModelControl(model_root)
+            env = {**stack.env, "OPENAI_API_KEY": MODEL_KEY, "OPENAI_BASE_URL": f"{model_root}/v1",
+                   "OPENAI_MODEL": MODEL_NAME}
+            web, port = start_gunicorn(env, workdir)
+            exit_stack.callback(web.stop)
+            api_secret = stack.env["SHOPIFY_API_SECRET"]
+            say(f"  gunicorn at http://127.0.0.1:{port} (pid {web.pid}, {WEB_ENV['WEB_CONCURRENCY']} workers x "
+                f"{WEB_ENV['WEB_THREADS']} threads, no worker recycling); devmodel at {model_root} (pid "
+                f"{devmodel.pid}); Redis pid {stack.redis.pid}; Meilisearch idle (no tool is called)")
+
+            # The requests Lumi sends for each position of a conversation, recorded from a warm-up conversation
+            # per worker (a turn's request depends only on its position: the same questions, the same replies).
+            warm_up(port, api_secret, sizes.concurrency)
+            lumi = Lumi(port, api_secret)
+            exit_stack.callback(lumi.close)
+            control.reset()
+            warm = Sessions(lumi, 2)
+            for _ in range(2):
+                session = warm.take()
+                for text in QUESTIONS:
+                    lumi.turn(session, text)
+            sent = recorded_bodies(control)
+            bodies = sent[:TURNS_PER_SESSION]
+            if len(sent) != 2 * TURNS_PER_SESSION or sent[TURNS_PER_SESSION:] != bodies:
+                raise RuntimeError(f"{len(sent)} model requests for {2 * TURNS_PER_SESSION} turns, or their bodies "
+                                   "differ between two identical conversations")
+            shapes = ", ".join(f"{len(body['messages'])} messages / {len(json.dumps(body)):,} B" for body in bodies)
+            say(f"  model requests replayed as the baseline, by position in the conversation: {shapes}; "
+                f"keys {sorted(bodies[0])}")
+            model = Model(f"{model_root}/v1")
+            trees: dict[str, Callable[[], int | None]] = {"gunicorn": lambda: web.pid,
+                                                          "devmodel": lambda: devmodel.pid,
+                                                          "redis": lambda: stack.redis.pid}
+            names = ("gunicorn", "redis", "devmodel")
+            model_time = MODEL_DELAY_S + MODEL_TOKEN_DELAY_S * reply_tokens
+
+            if "1" in sections:
+                say(f"\n## (1) server overhead per turn: {sizes.turns} sequential non-streamed turns, interleaved with "
+                    "the same request straight to the model")
+                control.reset()
+                seq = bench_sequential(lumi, model, bodies, sizes.turns, streamed=False, cpu=Cpu(trees))
+                t50, t90 = pct_ms(seq.lumi, 50), pct_ms(seq.lumi, 90)
+                m50, m90 = pct_ms(seq.model, 50), pct_ms(seq.model, 90)
+                model_time = m50 / 1000
+                over50, over90 = (t50 - m50) / m50, (t90 - m90) / m90
+                cpu_text = Cpu(trees)
+                cpu_text.used = seq.cpu
+                say(f"  turn through Lumi: p50 {ms(t50)}, p90 {ms(t90)}, max {ms(1000 * max(seq.lumi))}")
+                say(f"  model alone (SDK): p50 {ms(m50)}, p90 {ms(m90)}, max {ms(1000 * max(seq.model))}")
+                say(f"  CPU per turn (model calls of both paths included for devmodel): "
+                    f"{cpu_text.per(sizes.turns, names)}")
+                ok = over50 <= GOAL_OVERHEAD
+                verdicts.append(("(1) server overhead per turn, p50", ok))
+                rows.append(("(1) chat turn p50 (JSON)", ms(t50), f"model alone p50: {ms(m50)}",
+                             f"+{over50:.1%} ({ms(t50 - m50)})", f"<= +{GOAL_OVERHEAD:.0%}", met(ok)))
+                rows.append(("    chat turn p90 (JSON)", ms(t90), f"model alone p90: {ms(m90)}",
+                             f"+{over90:.1%} ({ms(t90 - m90)})", "(info)", ""))
+                gcpu = seq.cpu.get("gunicorn", 0.0)
+                rows.append(("    gunicorn CPU per turn", ms(1000 * gcpu / sizes.turns),
+                             f"Redis: {ms(1000 * seq.cpu.get('redis', 0.0) / sizes.turns)}", "", "(info)", ""))
+
+            if "2" in sections:
+                say(f"\n## (2) time to first streamed byte: {sizes.streams} sequential streamed turns, interleaved "
+                    "with the same request streamed straight from the model")
+                control.reset()
+                seq = bench_sequential(lumi, model, bodies, sizes.streams, streamed=True, cpu=Cpu(trees))
+                d50, d90 = pct_ms(seq.lumi, 50), pct_ms(seq.lumi, 90)
+                c50 = pct_ms(seq.comment, 50)
+                f50, f90 = pct_ms(seq.model, 50), pct_ms(seq.model, 90)
+                w50 = pct_ms(seq.word, 50)
+                lt50, mt50 = pct_ms(seq.lumi_total, 50), pct_ms(seq.model_total, 50)
+                say(f"  Lumi: `: lumi` comment p50 {ms(c50)}; first `event: delta` p50 {ms(d50)}, p90 {ms(d90)}; "
+                    f"whole stream p50 {ms(lt50)}")
+                say(f"  model alone (SDK): first content chunk p50 {ms(f50)}, p90 {ms(f90)}; first whole word p50 "
+                    f"{ms(w50)}; whole stream p50 {ms(mt50)}")
+                rows.append(("(2) first `event: delta` p50 (SSE)", ms(d50), f"model's first chunk p50: {ms(f50)}",
+                             f"{d50 / f50:.2f}x (+{ms(d50 - f50)})", "(info)", ""))
+                rows.append(("    first `event: delta` p90", ms(d90), f"model's first chunk p90: {ms(f90)}",
+                             f"{d90 / f90:.2f}x", "(info)", ""))
+                rows.append(("    first delta vs the model's first whole word", ms(d50), f"first word p50: {ms(w50)}",
+                             f"{d50 / w50:.2f}x (+{ms(d50 - w50)})", "(info)", ""))
+                rows.append(("    first byte (`: lumi` comment) p50", ms(c50), "", "", "(info)", ""))
+                rows.append(("    whole stream p50", ms(lt50), f"model's whole stream p50: {ms(mt50)}",
+                             f"+{(lt50 - mt50) / mt50:.1%}", "(info)", ""))
+
+            if "3" in sections:
+                say(f"\n## (3) turns/s with {sizes.concurrency} concurrent shoppers, {sizes.rounds} interleaved "
+                    f"round(s) per target, window {sizes.seconds:g} s, best round reported")
+                control.reset()
+                loads = bench_throughput(port, api_secret, f"{model_root}/v1", bodies, sizes, model_time, trees)
+                control.reset()
+                lumi_best = max(loads["lumi"], key=lambda load: load.rate)
+                model_best = max(loads["model"], key=lambda load: load.rate)
+                ceiling = sizes.concurrency / model_time
+                rows.append((f"(3) turns/s, {sizes.concurrency} shoppers, Lumi", f"{lumi_best.rate:.1f}/s",
+                             f"devmodel direct: {model_best.rate:.1f}/s", f"{lumi_best.rate / model_best.rate:.2f}x",
+                             "(info)", ""))
+                rows.append(("    against the fixed-delay ceiling", f"{lumi_best.rate:.1f}/s",
+                             f"{sizes.concurrency} / {ms(1000 * model_time)} = {ceiling:.1f}/s",
+                             f"{lumi_best.rate / ceiling:.2f}x", "(info)", ""))
+                rows.append(("    latency p50 under load", ms(1000 * _pct(lumi_best.latencies, 50)),
+                             f"devmodel direct: {ms(1000 * _pct(model_best.latencies, 50))}",
+                             f"{_pct(lumi_best.latencies, 50) / _pct(model_best.latencies, 50):.2f}x", "(info)", ""))
+                rows.append(("    gunicorn CPU per turn under load",
+                             ms(1000 * lumi_best.cpu.used.get("gunicorn", 0.0) / max(lumi_best.total, 1)),
+                             f"devmodel CPU per request: "
+                             f"{ms(1000 * model_best.cpu.used.get('devmodel', 0.0) / max(model_best.total, 1))}",
+                             "", "(info)", ""))
+
+            if args.profile:
+                say("\n## profile (in process, Flask test client, devmodel without delays)")
+                profile_in_process(stack, env, control, f"{model_root}/v1", bodies, turns=60)
+    finally:
+        if args.keep_logs:
+            say(f"\nlogs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    table(f"results ({mode} sizes, {time.monotonic() - started:.0f} s in all, {os.cpu_count()} CPUs, "
+          f"load avg now {loadavg()})", GOAL_HEADER, rows)
+    say("  (1) ratio = (p50 turn - p50 model) / p50 model, sequential, interleaved; (2) first delta / first content "
+        "chunk; (3) Lumi turns/s / devmodel turns/s at the same concurrency. Lumi, devmodel, Redis and the shoppers "
+        "share this machine's CPUs.")
+    table("summary", ("goal", "result"), [(name, met(ok)) for name, ok in verdicts])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
