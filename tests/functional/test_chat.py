@@ -47,11 +47,11 @@ def chat_stack(env: dict[str, str], mailbox: MailboxServer, start_worker, reques
     """make(model=None|DevModelServer, retention=None|seconds) → an installed stack with a worker."""
     stacks: list[Stack] = []
 
-    def make(model: DevModelServer | None = None, retention: int | None = None) -> Stack:
+    def make(model: DevModelServer | None = None, retention: int | None = None, model_timeout: int = 5) -> Stack:
         overrides = {"SMTP_URL": mailbox.url}
         if model is not None:
             overrides |= {"OPENAI_API_KEY": model.api_key, "OPENAI_BASE_URL": model.base_url,
-                          "OPENAI_MODEL": "devmodel-test", "OPENAI_TIMEOUT": "5"}
+                          "OPENAI_MODEL": "devmodel-test", "OPENAI_TIMEOUT": str(model_timeout)}
         if retention is not None:
             overrides["LUMI_CHAT_RETENTION_SECONDS"] = str(retention)
         stack = Stack({**env, **overrides}, {"SHOPS": {DEMO_SHOP: {"products": 40, "seed": 1, "orders": 20},
@@ -455,3 +455,61 @@ def test_customer_redact_and_shop_purge_delete_chat_data(chat_stack, redis_clien
     assert redis_client.exists(keys.chat_session(DEMO_SHOP, keep.id))
     purge_shop(stack.services, DEMO_SHOP, categories=["chat"], reason="deletion_request")
     assert list(redis_client.scan_iter(match=f"lumi:chat:{DEMO_SHOP}:*")) == []
+
+
+def test_a_transient_smtp_failure_is_retried_later(chat_stack, mailbox, redis_client) -> None:  # type: ignore[no-untyped-def]
+    from rq.registry import ScheduledJobRegistry
+
+    from jobs.queues import queue
+
+    stack = chat_stack()
+    mailbox.fail_next(1, 451)
+    shopper = Shopper(stack)
+    shopper.start()
+    assert shopper.say("I want to talk to a human").json()["escalated"] is True
+    jobs_queue = queue(keys.QUEUE_DEFAULT, stack.services.queue_redis)
+    registry = ScheduledJobRegistry(queue=jobs_queue)
+
+    def scheduled_emails() -> list:  # type: ignore[type-arg]
+        found = [jobs_queue.fetch_job(i) for i in registry.get_job_ids()]
+        return [j for j in found if j is not None and j.func_name == "jobs.escalation.send_escalation"]
+
+    wait_until(lambda: len(scheduled_emails()) == 1, timeout=30, what="the failed email to be scheduled again")
+    assert mailbox.messages == []
+    assert scheduled_emails()[0].retries_left == 3  # of 4: one used
+
+
+def test_the_tool_loop_is_bounded_and_a_hanging_model_times_out(chat_stack, devmodel) -> None:  # type: ignore[no-untyped-def]
+    stack = chat_stack(model=devmodel, model_timeout=1)
+    shopper = Shopper(stack, customer_id=DEMO_CUSTOMER_ID)
+    shopper.start()
+    for _ in range(5):
+        devmodel.control.script_tool_calls([("search_products", {"query": "shirt"})])
+    looping = shopper.say("where is my order #1001?").json()
+    assert looping["fallback"] is True and UPS in looping["message"]["text"]
+    devmodel.control.reset()
+    devmodel.control.script_hang(10)
+    devmodel.control.script_hang(10)
+    started = time.monotonic()
+    hung = shopper.say("where is my order #1001?").json()
+    assert hung["fallback"] is True and UPS in hung["message"]["text"]
+    assert time.monotonic() - started < 9  # gave up on the hung model instead of waiting it out
+
+
+def test_a_logged_in_shopper_can_ask_for_their_recent_orders(chat_stack, devmodel) -> None:  # type: ignore[no-untyped-def]
+    stack = chat_stack(model=devmodel)
+    shopper = Shopper(stack, customer_id=DEMO_CUSTOMER_ID)
+    shopper.start()
+    devmodel.control.script_tool_calls([("list_recent_orders", {})])
+    devmodel.control.script_text("You have three recent orders: #1001 (on its way), #1002 (partly shipped) and "
+                                 "#1003 (not shipped yet).")
+    body = shopper.say("what did I order recently?").json()
+    assert body["replaced"] is False, body
+    assert {p["order"]["name"] for p in body["message"]["parts"] if p["type"] == "order"} == {"#1001", "#1002", "#1003"}
+    offered = {t["function"]["name"] for t in devmodel.control.bodies()[0]["tools"]}
+    assert offered == {"order_status", "list_recent_orders", "search_products", "escalate_to_human"}
+    anonymous = Shopper(stack)
+    anonymous.start()
+    devmodel.control.script_text("Hello!")
+    anonymous.say("hi")
+    assert "list_recent_orders" not in {t["function"]["name"] for t in devmodel.control.bodies()[-1]["tools"]}
