@@ -21,9 +21,13 @@ from this process, for the same position in the conversation.
 (3) Turns/s with concurrent shoppers (16 threads, each its own keep-alive connection and its own sessions,
     starts staggered over one model time) through gunicorn on this machine, against devmodel's own throughput
     at the same concurrency straight through the SDK, and the ceiling the fixed delay allows (concurrency /
-    model time). Turns are counted as they complete inside a fixed window while every shopper is busy.
+    model time). Turns are counted as they complete inside a fixed window while every shopper is busy. A turn
+    holds a gunicorn thread for the whole model time and a keep-alive connection stays with the worker that
+    accepted it, so how the 16 connections fell on the two 8-thread workers (read from /proc mid-window) is
+    printed: a 10 + 6 split leaves two turns queued while the other worker has idle threads. `--reconnect`
+    opens a new connection per turn instead.
 
-Run: `python -m bench.chat [--quick] [--only 1,2,3] [--profile]`.
+Run: `python -m bench.chat [--quick] [--only 1,2,3] [--reconnect] [--profile]`.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +91,8 @@ class Sizes:
 
 
 FULL = Sizes(turns=45, streams=25, seconds=5.0, rounds=2, concurrency=16)
-QUICK = Sizes(turns=12, streams=8, seconds=3.0, rounds=1, concurrency=16)
-WARMUP_TURNS = 2 * TURNS_PER_SESSION  # turns (and model calls) sent and discarded before (1) and (2)
+QUICK = Sizes(turns=10, streams=6, seconds=3.0, rounds=1, concurrency=16)
+WARMUP_TURNS = TURNS_PER_SESSION  # turns (and model calls) sent and discarded before (1) and (2)
 
 
 # --- Lumi's storefront chat, signed as Shopify's app proxy signs ------------------------------------------------
@@ -422,7 +426,8 @@ def worker_connections(master: int | None, port: int) -> str:
 
 
 def bench_throughput(port: int, api_secret: str, model_url: str, bodies: list[dict[str, Any]], sizes: Sizes,
-                     model_time: float, trees: dict[str, Callable[[], int | None]]) -> dict[str, list[Load]]:
+                     model_time: float, trees: dict[str, Callable[[], int | None]], *, reconnect: bool = False
+                     ) -> dict[str, list[Load]]:
     ramp = 2 * model_time  # staggered starts (one model time), then one more turn each before counting
     per_thread = int((ramp + sizes.seconds + 2 * model_time) / model_time) + 2
     sessions_per_thread = -(-per_thread // TURNS_PER_SESSION) + 1
@@ -440,6 +445,8 @@ def bench_throughput(port: int, api_secret: str, model_url: str, bodies: list[di
                 if position == 0:
                     current["s"] = sessions.take()
                 lumi.turn(current["s"], QUESTIONS[position])
+                if reconnect:
+                    lumi.conn.close()  # the next request opens a new connection (http.client reconnects)
 
             return one
 
@@ -500,18 +507,22 @@ def warm_up(port: int, api_secret: str, concurrency: int) -> None:
 
 def profile_in_process(stack: Stack, env: dict[str, str], control: Any, model_url: str,
                        bodies: list[dict[str, Any]], turns: int) -> None:
-    """cProfile of `turns` non-streamed turns through Flask's test client (no gunicorn), devmodel answering at
-    once (no delays), and the wall time of a zero-delay turn against a zero-delay direct model call."""
+    """Where a turn's time and CPU go, through Flask's test client in this process (no gunicorn):
+
+    - with devmodel answering at once: wall time of a turn against the same request straight to the model;
+    - with the bench's delays (as gunicorn sees the model): CPU time of a turn against the direct SDK call's, and a
+      cProfile of `turns` turns timed by CPU (time.process_time), so waiting on the model does not count.
+    """
     from shopify.signatures import sign_proxy
     from web import create_app
 
     app = create_app({**env, "LOG_LEVEL": "WARNING"})
     client = app.test_client()
+    secret = stack.env["SHOPIFY_API_SECRET"]
 
     def path(suffix: str) -> str:
         pairs = [("shop", SHOP), ("logged_in_customer_id", ""), ("path_prefix", PATH_PREFIX),
                  ("timestamp", str(int(time.time())))]
-        secret = stack.env["SHOPIFY_API_SECRET"]
         return f"/proxy/chat/{suffix}?" + urlencode([*pairs, ("signature", sign_proxy(pairs, secret))])
 
     def new_session() -> tuple[str, str]:
@@ -521,10 +532,9 @@ def profile_in_process(stack: Stack, env: dict[str, str], control: Any, model_ur
         data = answer.get_json()["session"]
         return data["id"], data["secret"]
 
-    def turns_of(count: int) -> Iterator[tuple[tuple[str, str], str]]:
+    def turns_of(count: int) -> list[tuple[tuple[str, str], str]]:
         sessions = [new_session() for _ in range(-(-count // TURNS_PER_SESSION))]
-        for i in range(count):
-            yield sessions[i // TURNS_PER_SESSION], QUESTIONS[i % TURNS_PER_SESSION]
+        return [(sessions[i // TURNS_PER_SESSION], QUESTIONS[i % TURNS_PER_SESSION]) for i in range(count)]
 
     def one(session: tuple[str, str], text: str) -> None:
         answer = client.post(path(f"sessions/{session[0]}/messages"), json={"text": text},
@@ -533,39 +543,49 @@ def profile_in_process(stack: Stack, env: dict[str, str], control: Any, model_ur
             raise RuntimeError(f"profile: {answer.status_code} {answer.data[:300]!r}")
         check_answer(answer.get_json())
 
+    def side_by_side(count: int, clock: Callable[[], float]) -> tuple[float, float]:
+        """p50 of `clock` spent on a turn and on the same request straight to the model, interleaved (ms)."""
+        lumi_times, model_times = [], []
+        for i, (session, text) in enumerate(turns_of(count)):
+            t0 = clock()
+            one(session, text)
+            lumi_times.append(clock() - t0)
+            t0 = clock()
+            model.call(bodies[i % TURNS_PER_SESSION])
+            model_times.append(clock() - t0)
+        return pct_ms(lumi_times, 50), pct_ms(model_times, 50)
+
     model = Model(model_url)
+    for session, text in turns_of(2 * TURNS_PER_SESSION):
+        one(session, text)
     control.configure(delay_s=0, token_delay_s=0)
     try:
-        for session, text in turns_of(2 * TURNS_PER_SESSION):
-            one(session, text)
-        # Plain wall time first (no profiler), interleaved with the same request straight to the model.
-        lumi_times, model_times = [], []
-        for i, (session, text) in enumerate(turns_of(turns)):
-            t0 = time.perf_counter()
-            one(session, text)
-            lumi_times.append(time.perf_counter() - t0)
-            model_times.append(model.call(bodies[i % TURNS_PER_SESSION])[2])
-        lumi_times.sort()
-        model_times.sort()
-        l50, m50 = 1000 * _pct(lumi_times, 50), 1000 * _pct(model_times, 50)
-        say(f"  zero-delay devmodel, {turns} turns in process: turn p50 {ms(l50)}, the same request straight to "
-            f"the model p50 {ms(m50)}: Lumi adds {ms(l50 - m50)} per turn (wall time, one thread)")
-        work = list(turns_of(turns))
-        profiler = cProfile.Profile()
-        started = time.perf_counter()
-        profiler.enable()
-        for session, text in work:
-            one(session, text)
-        profiler.disable()
-        took = time.perf_counter() - started
+        l50, m50 = side_by_side(3 * turns, time.perf_counter)
     finally:
         control.configure(delay_s=MODEL_DELAY_S, token_delay_s=MODEL_TOKEN_DELAY_S)
+    say(f"  devmodel without delays, {3 * turns} turns: wall time p50 {ms(l50)} per turn, {ms(m50)} for the same "
+        f"request straight to the model: Lumi adds {ms(l50 - m50)} (one thread)")
+    l50, m50 = side_by_side(turns, time.process_time)
+    say(f"  with the bench's delays, {turns} turns: CPU time p50 {ms(l50)} per turn, {ms(m50)} for the same request "
+        f"through the SDK alone: the SDK call (request + stream) is {m50 / l50:.0%} of a turn's CPU; Lumi's own work "
+        f"is {ms(l50 - m50)}")
+    work = turns_of(turns)
+    profiler = cProfile.Profile(time.process_time)
+    started = time.process_time()
+    profiler.enable()
+    for session, text in work:
+        one(session, text)
+    profiler.disable()
+    took = time.process_time() - started
     own, lumi = io.StringIO(), io.StringIO()
     pstats.Stats(profiler, stream=own).sort_stats("tottime").print_stats(14)
     pstats.Stats(profiler, stream=lumi).sort_stats("cumulative").print_stats(
-        rf"{re.escape(str(REPO_ROOT))}/(web|chat|core|shopify)/", 22)
-    say(f"\n  profile, {turns} turns in process ({1000 * took / turns:.2f} ms each under cProfile, model included)")
-    for title, out in (("top by own time", own), ("Lumi's own functions by cumulative time", lumi)):
+        rf"{re.escape(str(REPO_ROOT))}/(web|chat|core|shopify)/|openai/_(streaming|models|utils/_transform)\.py:"
+        r"\d+\((__stream__|construct_type|transform)\)", 26)
+    say(f"\n  cProfile (CPU time), {turns} turns with the bench's delays ({1000 * took / turns:.1f} ms CPU each under "
+        "cProfile)")
+    for title, out in (("top by own CPU", own), ("Lumi's functions (and the SDK's stream parsing) by cumulative CPU",
+                                                  lumi)):
         say(f"  {title}:")
         for line in out.getvalue().splitlines():
             if re.match(r"\s+\d", line) and "function calls" not in line or "ncalls" in line:
@@ -617,8 +637,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="(3) counting window of one load phase")
     parser.add_argument("--rounds", type=int, help="(3) load phases per target (interleaved; best reported)")
     parser.add_argument("--concurrency", type=int, help="(3) concurrent shoppers")
+    parser.add_argument("--reconnect", action="store_true",
+                        help="(3) a new connection per Lumi turn instead of one keep-alive connection per shopper "
+                             "(keep-alive pins a shopper to one gunicorn worker)")
     parser.add_argument("--profile", action="store_true",
-                        help="also cProfile turns in process (Flask test client, zero-delay model)")
+                        help="also profile turns in process (Flask test client): wall time with a zero-delay model, "
+                             "CPU time and a CPU-timed cProfile with the bench's delays")
     parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn and devmodel logs")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else FULL
@@ -653,6 +677,13 @@ def main(argv: list[str] | None = None) -> int:
                    "OPENAI_MODEL": MODEL_NAME}
             web, port = start_gunicorn(env, workdir)
             exit_stack.callback(web.stop)
+
+            def on_error(exc_type: type[BaseException] | None, *_: object) -> bool:
+                if exc_type is not None:  # what the app logged is usually the reason (e.g. a 500's traceback)
+                    say(f"--- gunicorn output, last lines ---\n{web.tail(12)}")
+                return False
+
+            exit_stack.push(on_error)
             api_secret = stack.env["SHOPIFY_API_SECRET"]
             say(f"  gunicorn at http://127.0.0.1:{port} (pid {web.pid}, {WEB_ENV['WEB_CONCURRENCY']} workers x "
                 f"{WEB_ENV['WEB_THREADS']} threads, no worker recycling); devmodel at {model_root} (pid "
@@ -745,7 +776,8 @@ def main(argv: list[str] | None = None) -> int:
                 if "1" not in sections:  # the model time the ceiling is computed from: measured, not nominal
                     model_time = sorted(model.call(bodies[i % TURNS_PER_SESSION])[2] for i in range(6))[2]
                 control.reset()
-                loads = bench_throughput(port, api_secret, f"{model_root}/v1", bodies, sizes, model_time, trees)
+                loads = bench_throughput(port, api_secret, f"{model_root}/v1", bodies, sizes, model_time, trees,
+                                         reconnect=args.reconnect)
                 control.reset()
                 lumi_best = max(loads["lumi"], key=lambda load: load.rate)
                 model_best = max(loads["model"], key=lambda load: load.rate)
@@ -770,8 +802,8 @@ def main(argv: list[str] | None = None) -> int:
                              "", "(info)", ""))
 
             if args.profile:
-                say("\n## profile (in process, Flask test client, devmodel without delays)")
-                profile_in_process(stack, env, control, f"{model_root}/v1", bodies, turns=60)
+                say("\n## profile (in process, Flask test client)")
+                profile_in_process(stack, env, control, f"{model_root}/v1", bodies, turns=20)
     finally:
         if args.keep_logs:
             say(f"\nlogs kept in {workdir}")

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 4  # model ↔ tools round trips per turn, then the engine answers by rule
 HISTORY_MESSAGES = 20  # earlier messages sent to the model
 ORDER_INTENTS = {"order_status", "tracking", "delivery_time"}
+GUARD_CONTEXT = 80  # characters of already-sent text re-checked with each new word
 
 SYSTEM_PROMPT = """You are the support assistant of the online store "{shop_name}". Answer in {language_name}, \
 briefly and kindly.
@@ -95,10 +96,19 @@ class GuardedText:
 
     def finish(self) -> str:
         ready, self.pending = self.pending, ""
-        return self._release(ready)
+        released = self._release(ready)
+        violation = guard.check(self.sent, self.ctx.facts, self.allowed)  # once over the whole reply
+        if violation is not None:
+            raise Blocked(violation)
+        return released
 
     def _release(self, ready: str) -> str:
-        violation = guard.check(self.sent + ready, self.ctx.facts, self.allowed)
+        # Only the new words and a little context before them (a status phrase may span a boundary): checking
+        # the whole reply at every word would cost O(n²) for a long reply.
+        tail = self.sent[-GUARD_CONTEXT:]
+        if len(self.sent) > GUARD_CONTEXT and " " in tail:
+            tail = tail[tail.index(" ") + 1:]  # start on a word boundary, never inside a number
+        violation = guard.check(tail + ready, self.ctx.facts, self.allowed)
         if violation is not None:
             raise Blocked(violation)
         self.sent += ready

@@ -199,10 +199,10 @@ class ChatStore:
         stats = keys.chat_stats(session.shop, bucket)
         with self.redis.pipeline(transaction=True) as pipe:
             for name, by in counters.items():
-                if isinstance(by, float) and not by.is_integer():
+                if isinstance(by, float):  # a float field stays a float, even for a change of exactly 0.0
                     pipe.hincrbyfloat(stats, name, by)
                 else:
-                    pipe.hincrby(stats, name, int(by))
+                    pipe.hincrby(stats, name, by)
             pipe.expireat(stats, bucket + retention, lt=True)  # a past time deletes: never outlives
             pipe.execute()
 

@@ -53,3 +53,22 @@ def test_numbers_the_shopper_or_a_product_search_supplied_may_be_quoted() -> Non
     assert check("You asked about parcel 9400111899223344556677.", [],
                  allowed_text="where is 9400111899223344556677?") is None
     assert check("You asked about parcel 9400111899223344556677.", []) is not None
+
+
+def test_streamed_guarding_is_linear_and_still_sees_phrases_across_word_boundaries() -> None:
+    from chat.engine import Blocked, GuardedText, TurnContext
+
+    ctx = TurnContext(shop="s", session=None, settings={}, shop_name="S", contact_email=None,  # type: ignore[arg-type]
+                      customer_id=None, lookup=None, search=lambda q: [], facts=IN_TRANSIT)  # type: ignore[arg-type]
+    long_reply = ("Your order #1001 is on its way with UPS. " * 60) + "It was delivered yesterday."
+    stream = GuardedText(ctx, "where is it?")
+    sent = ""
+    try:
+        for word in long_reply.split(" "):
+            sent += stream.feed(word + " ")
+        sent += stream.finish()
+    except Blocked as blocked:
+        assert blocked.violation.kind == "status"
+    else:
+        raise AssertionError("the unsupported 'delivered' claim went out")
+    assert "delivered" not in sent and sent.count("UPS") == 60

@@ -82,3 +82,13 @@ def test_csv_cells_are_neutralized_but_numbers_kept() -> None:
     assert safe_cell("@SUM(A1)") == "'@SUM(A1)"
     assert safe_cell("-cmd|' /C calc'!A0") == "'-cmd|' /C calc'!A0"
     assert safe_cell("-0.25") == "-0.25" and safe_cell("12") == "12" and safe_cell(None) == ""
+
+
+def test_a_neutral_turn_after_a_fractional_sentiment_still_counts(redis_client: redis.Redis) -> None:
+    store = ChatStore(redis_client)
+    first, _ = store.create(SHOP, 3600, "en")
+    store.count(first, sentiment_sum=-0.1027, sentiment_n=1)
+    second, _ = store.create(SHOP, 3600, "en")
+    store.count(second, sentiment_sum=0.0, sentiment_n=1)  # HINCRBY on a float field would fail here
+    (_, raw), = store.stats(SHOP)
+    assert float(raw["sentiment_sum"]) == -0.1027 and raw["sentiment_n"] == "2"
