@@ -90,3 +90,24 @@ def test_the_real_feed_endpoint_is_cached_revalidated_with_its_etag_and_never_le
         wait_for(lambda: len(counter.seen) >= 2, "the background revalidation to reach the app")
         assert counter.seen[1] == (etag, "304 NOT MODIFIED"), counter.seen
         assert len(counter.seen) == 2
+
+
+def test_proxied_requests_share_one_edge_entry_whatever_their_signature(real_stack: Stack, tmp_path: Path) -> None:
+    import time as _time
+    from urllib.parse import urlencode
+
+    from tests.functional.test_proxy import signed
+
+    counter = FeedCounter(real_stack.app.wsgi_app)
+    real_stack.app.wsgi_app = counter  # type: ignore[method-assign]
+    upstream = real_stack.url.removeprefix("http://")
+    path = "/proxy/feeds/best-sellers"
+    with EdgeServer(upstream=upstream, workdir=tmp_path / "edge", log_path=tmp_path / "edge.log") as edge:
+        first = fetch(edge.port, f"{path}?{urlencode(signed(customer='', extra=[('limit', '4')]))}")
+        assert (first.status, first.cache) == (200, "MISS"), first.raw[:300]
+        _time.sleep(1.1)  # a new timestamp, so a new signature
+        second = fetch(edge.port, f"{path}?{urlencode(signed(customer='7700000424242', extra=[('limit', '4')]))}")
+        assert (second.status, second.cache, second.body) == (200, "HIT", first.body)
+        assert counter.statuses() == [200]  # the second shopper never reached the app
+        other = fetch(edge.port, f"{path}?{urlencode(signed(customer='', extra=[('limit', '5')]))}")
+        assert other.cache == "MISS"  # the feed's own parameters still make their own entries
