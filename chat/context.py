@@ -58,11 +58,16 @@ def search_products(services: Services, shop: str, settings: dict[str, Any], que
     return [{k: c[k] for k in ("title", "url", "price", "currency", "available")} for c in map(card, hits)]
 
 
+def order_lookup(services: Services, shop: str) -> OrderLookup:
+    """Order reads for a shopper who is waiting: one retry and a short timeout, then an honest answer."""
+    return OrderLookup(lambda: services.tokens.admin_client(shop, max_retries=1, timeout=5.0))
+
+
 def turn_context(services: Services, shop: str, session: Session, settings: dict[str, Any],
                  customer_id: str | None) -> TurnContext:
     name, contact = shop_profile(services, shop)
     return TurnContext(
         shop=shop, session=session, settings=settings, shop_name=name, contact_email=contact,
-        customer_id=customer_id, lookup=OrderLookup(lambda: services.tokens.admin_client(shop)),
+        customer_id=customer_id, lookup=order_lookup(services, shop),
         search=lambda query: search_products(services, shop, settings, query),
     )

@@ -23,6 +23,7 @@ from chat.messages import message
 from chat.orders import OrderLookup, OrderRef, normalize_order_name
 from chat.redaction import redact
 from chat.store import FIRST_REPLY_BOUNDS_MS, ChatStore, Session
+from shopify.errors import ShopifyError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ escalate_to_human when the shopper asks for a person or you cannot help.
 Shopper: {who}.{policy}"""
 
 LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish"}
+# When Shopify cannot be read: said plainly, never guessed around.
+ORDERS_UNAVAILABLE = {
+    "en": "I can't check orders right now. Please try again in a minute.",
+    "fr": "Je ne peux pas consulter les commandes pour le moment. Réessayez dans une minute.",
+    "de": "Ich kann Bestellungen gerade nicht abrufen. Bitte versuchen Sie es in einer Minute erneut.",
+    "es": "Ahora mismo no puedo consultar los pedidos. Inténtalo de nuevo en un minuto.",
+}
 
 
 @dataclass
@@ -149,7 +157,10 @@ class ChatEngine:
             try:
                 return self._model_reply(ctx, text, history, on_delta)
             except LLMUnavailable:
-                reply = self._rule_reply(ctx, text)
+                try:
+                    reply = self._rule_reply(ctx, text)
+                except ShopifyError:
+                    reply = self._orders_unavailable(ctx, text)
                 reply.text = rules.honest_fallback_notice(reply.language) + " " + reply.text
                 reply.fallback = True
                 if on_delta:
@@ -157,14 +168,26 @@ class ChatEngine:
                 return reply
             except Blocked as blocked:
                 log.warning("model reply blocked", extra={"shop": ctx.shop, "violation": blocked.violation.kind})
-                reply = self._rule_reply(ctx, text)
+                try:
+                    reply = self._rule_reply(ctx, text)
+                except ShopifyError:
+                    reply = self._orders_unavailable(ctx, text)
                 reply.blocked = True
                 return reply
-        reply = self._rule_reply(ctx, text)
+        try:
+            reply = self._rule_reply(ctx, text)
+        except ShopifyError:
+            reply = self._orders_unavailable(ctx, text)
         if on_delta:
             for word in _words(reply.text):
                 on_delta(word)
         return reply
+
+    def _orders_unavailable(self, ctx: TurnContext, text: str) -> Reply:
+        log.warning("orders unavailable for a chat turn", extra={"shop": ctx.shop})
+        language = rules.reply_language(text, ctx.settings.get("language") or "en")
+        return Reply(ORDERS_UNAVAILABLE.get(language, ORDERS_UNAVAILABLE["en"]), [], "order_status", language,
+                     "rules")
 
     # --- rule responder -----------------------------------------------------------------------------
 
@@ -270,6 +293,14 @@ class ChatEngine:
 
     def _run_tool(self, ctx: TurnContext, call: ToolCall) -> tuple[dict[str, Any], bool, str]:
         """(result for the model, escalated, text the reply may quote)."""
+        try:
+            return self._tool_result(ctx, call)
+        except ShopifyError:
+            log.warning("orders unavailable for a tool call", extra={"shop": ctx.shop})
+            return ({"error": "orders_unavailable", "message": "Orders cannot be read right now; say so and "
+                     "suggest trying again in a minute. Do not guess."}, False, "")
+
+    def _tool_result(self, ctx: TurnContext, call: ToolCall) -> tuple[dict[str, Any], bool, str]:
         if call.name == "order_status":
             if not ctx.facts:
                 self._load_orders(ctx, str(call.arguments.get("order_name") or ""))

@@ -18,9 +18,9 @@ from typing import Any
 from flask import Blueprint, Response, g, request, stream_with_context
 
 from chat import rules
-from chat.context import shop_profile, turn_context
+from chat.context import order_lookup, shop_profile, turn_context
 from chat.engine import ChatEngine, Reply
-from chat.orders import OrderLookup, normalize_order_name, order_digest
+from chat.orders import normalize_order_name, order_digest
 from chat.store import Session, SessionGone
 from jobs.escalation import enqueue_escalation
 from shopify.errors import ShopifyError
@@ -128,7 +128,7 @@ def verify(session_id: str) -> tuple[dict[str, Any], int] | dict[str, Any]:
         wait = services.chat.failure_wait(session, digest)
         raise APIError(429, "too_many_attempts", "Too many verification attempts. Please try again later.",
                        headers={"Retry-After": str(wait)})
-    lookup = OrderLookup(lambda: services.tokens.admin_client(g.shop))
+    lookup = order_lookup(services, g.shop)
     try:
         ref = lookup.verify(name, email)
     except ShopifyError:

@@ -513,3 +513,18 @@ def test_a_logged_in_shopper_can_ask_for_their_recent_orders(chat_stack, devmode
     devmodel.control.script_text("Hello!")
     anonymous.say("hi")
     assert "list_recent_orders" not in {t["function"]["name"] for t in devmodel.control.bodies()[-1]["tools"]}
+
+
+def test_shopify_down_gets_an_honest_answer_not_a_guess(chat_stack) -> None:  # type: ignore[no-untyped-def]
+    stack = chat_stack()
+    shopper = Shopper(stack, customer_id=DEMO_CUSTOMER_ID)
+    shopper.start()
+    stack.control.inject_fault("http_503", count=10, shop=DEMO_SHOP)
+    reply = shopper.say("where is my order #1001?")
+    assert reply.status_code == 200
+    text = reply.json()["message"]["text"]
+    assert "can't check orders right now" in text and UPS not in text
+    assert shopper.verify("#1002", SHOPPER_EMAIL).status_code == 503  # not counted as a failed attempt
+    stack.control.clear_faults()
+    assert shopper.verify("#1002", SHOPPER_EMAIL).status_code == 200
+    assert UPS in shopper.say("and #1001?").json()["message"]["text"]
