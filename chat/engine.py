@@ -278,7 +278,7 @@ class ChatEngine:
                 if escalate:
                     parts.append({"type": "escalated"})
                 parts.extend(_order_parts(ctx.facts, guarded.sent))
-                return Reply(guarded.sent.strip(), parts, _intent_of(text, calls_made=parts, escalate=escalate),
+                return Reply(guarded.sent.strip(), parts, "human" if escalate else rules.detect_intent(text),
                              language, "model", escalate=escalate)
             guarded.finish()  # text before a tool call is checked too, but the final answer is what counts
             messages.append({"role": "assistant", "content": guarded.sent or None,
@@ -385,12 +385,6 @@ def _order_parts(facts: list[dict[str, Any]], text: str) -> list[dict[str, Any]]
                     parts.append({"type": "tracking_link", "url": shipment["tracking_url"],
                                   "carrier": shipment.get("carrier"), "number": shipment.get("tracking_number")})
     return parts
-
-
-def _intent_of(text: str, calls_made: list[dict[str, Any]], escalate: bool) -> str:
-    if escalate:
-        return "human"
-    return rules.detect_intent(text)
 
 
 def _words(text: str) -> Iterator[str]:
