@@ -354,6 +354,10 @@ class ChatEngine:
             counters["model_fallback"] = 1
         entry = {"role": "assistant", "text": reply.text, "parts": reply.parts, "at": _iso(now),
                  "intent": reply.intent}
+        # One line per turn for operators: what answered and how, never what was said.
+        log.info("chat turn", extra={"shop": ctx.shop, "responder": reply.responder, "intent": reply.intent,
+                                     "duration_ms": elapsed_ms, "escalated": reply.escalate,
+                                     "blocked": reply.blocked, "fallback": reply.fallback})
         if self.store.append(session, entry, set_fields=fields, incr={"replies": 1}):
             self.store.count(session, **counters)
             session.sentiment, session.resolved = score, resolved

@@ -528,3 +528,21 @@ def test_shopify_down_gets_an_honest_answer_not_a_guess(chat_stack) -> None:  # 
     stack.control.clear_faults()
     assert shopper.verify("#1002", SHOPPER_EMAIL).status_code == 200
     assert UPS in shopper.say("and #1001?").json()["message"]["text"]
+
+
+def test_chat_responses_match_the_openapi_schema(chat_stack) -> None:  # type: ignore[no-untyped-def]
+    from tests.functional.test_feeds import _validator
+
+    stack = chat_stack()
+    shopper = Shopper(stack, customer_id=DEMO_CUSTOMER_ID)
+    created = shopper.start()
+    assert list(_validator("ChatSessionCreated").iter_errors(created)) == []
+    reply = shopper.say("where is my order #1001?").json()
+    assert list(_validator("ChatReply").iter_errors(reply)) == []
+    assert list(_validator("ChatTranscript").iter_errors(shopper.transcript().json())) == []
+    for session in stack.api("GET", "/api/chat/sessions").json()["sessions"]:
+        assert list(_validator("ChatSessionSummary").iter_errors(session)) == []
+    analytics = stack.api("GET", "/api/chat/analytics").json()["analytics"]
+    assert list(_validator("ChatAnalytics").iter_errors(analytics)) == []
+    error = shopper.say("").json()
+    assert list(_validator("Error").iter_errors(error)) == []
