@@ -157,6 +157,15 @@ class ChatStore:
                           secret_digest=_digest(secret))
         return session, secret
 
+    def opened_this_minute(self, shop: str) -> int:
+        """Count one more session opened by the shop's storefront this minute; the count so far."""
+        key = keys.chat_new_sessions(shop, int(time.time() // 60))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, keys.CHAT_RATE_TTL, nx=True)
+            count, _ = pipe.execute()
+        return int(count)
+
     def get(self, shop: str, sid: str) -> Session | None:
         if not sid or len(sid) > 64:
             return None

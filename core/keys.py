@@ -203,6 +203,14 @@ def chat_buckets(shop_domain: str) -> str:
     return f"{PREFIX}:chat:{shop_domain}:buckets"
 
 
+def chat_new_sessions(shop_domain: str, minute: int) -> str:
+    """Counter: sessions a shop's storefront opened in one minute (a flood guard; no ids)."""
+    return f"{PREFIX}:chat:{shop_domain}:rate:{minute}"
+
+
+CHAT_RATE_TTL = 120  # seconds a per-minute counter lives
+
+
 def chat_pattern(shop_domain: str) -> str:
     """Every chat key of a shop (purge and inventory only)."""
     return f"{PREFIX}:chat:{shop_domain}:*"

@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,7 @@ MAX_TEXT = 2000  # characters per shopper message
 MAX_MESSAGES = 200  # shopper messages per session
 MAX_FAILURES_PER_SESSION = 5  # failed verifications per session per hour
 MAX_FAILURES_PER_ORDER = 10  # failed verifications naming one order per hour, across sessions
+MAX_NEW_SESSIONS_PER_MINUTE = 600  # per shop: far above real traffic, low enough that a bot cannot fill Redis
 
 
 @bp.before_request
@@ -83,6 +85,9 @@ def create_session() -> tuple[dict[str, Any], int]:
     settings = _settings()
     _body()
     services = get_services()
+    if services.chat.opened_this_minute(g.shop) > MAX_NEW_SESSIONS_PER_MINUTE:
+        raise APIError(429, "too_many_sessions", "Too many chats are starting right now. Please try again shortly.",
+                       headers={"Retry-After": str(60 - int(time.time()) % 60)})
     language = settings.get("language") or "en"
     session, secret = services.chat.create(g.shop, _retention_seconds(), language)
     name, _ = shop_profile(services, g.shop)

@@ -364,11 +364,15 @@ def test_every_chat_key_expires_with_its_session_and_nothing_brings_it_back(chat
         assert redis_client.expiretime(key) == expires_at, key
     for key in chat_keys:
         expiry = redis_client.expiretime(key)
-        assert 0 < expiry <= expires_at or ":verify-fail-order:" in key, key  # order counters hold no session
+        # Per-order failure and per-minute flood counters hold no session data; everything else ends with it.
+        assert 0 < expiry <= expires_at or ":verify-fail-order:" in key or ":rate:" in key, key
+        assert expiry > 0, key  # and every key expires
     listed = stack.api("GET", "/api/chat/sessions").json()["sessions"]
     assert [s["id"] for s in listed] == [shopper.id]
     wait_until(lambda: time.time() > expires_at + 1, timeout=15, what="the retention period")
-    left = [k for k in redis_client.scan_iter(match="lumi:chat:*") if ":verify-fail-order:" not in k]
+    # What may remain holds no session data: per-order failure counters and per-minute flood counters.
+    left = [k for k in redis_client.scan_iter(match="lumi:chat:*") if ":verify-fail-order:" not in k
+            and ":rate:" not in k]
     assert left == []
     assert all(shopper.id not in k for k in redis_client.scan_iter(count=1000))
     assert shopper.say("hello again").status_code == 404  # gone for the shopper too, and not recreated
@@ -546,3 +550,17 @@ def test_chat_responses_match_the_openapi_schema(chat_stack) -> None:  # type: i
     assert list(_validator("ChatAnalytics").iter_errors(analytics)) == []
     error = shopper.say("").json()
     assert list(_validator("Error").iter_errors(error)) == []
+
+
+def test_a_flood_of_new_sessions_is_refused_with_429(chat_stack, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import web.chat
+
+    monkeypatch.setattr(web.chat, "MAX_NEW_SESSIONS_PER_MINUTE", 3)
+    stack = chat_stack()
+    url = stack.control.proxy_url(DEMO_SHOP, "chat/sessions")
+    statuses = [requests.post(url, json={}, timeout=10).status_code for _ in range(4)]
+    if statuses[-1] == 201:  # the minute turned over between the calls: one more try
+        statuses = [requests.post(url, json={}, timeout=10).status_code for _ in range(4)]
+    assert statuses[-1] == 429
+    refused = requests.post(url, json={}, timeout=10)
+    assert refused.json()["error"]["code"] == "too_many_sessions" and 0 < int(refused.headers["Retry-After"]) <= 60
