@@ -25,6 +25,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     register_errorhandlers(app)
     register_request_logging(app)
     register_commands(app)
+    register_fast_paths(app)
     return app
 
 
@@ -60,6 +61,13 @@ def register_request_logging(app: Flask) -> None:
     from web import requestlog
 
     requestlog.init_app(app)
+
+
+def register_fast_paths(app: Flask) -> None:
+    """Repeat feed requests are answered before Flask (web.feeds.FeedHits); everything else reaches it."""
+    from web.feeds import FeedHits
+
+    app.wsgi_app = FeedHits(app.wsgi_app, app.extensions["lumi.services"])  # type: ignore[method-assign]
 
 
 def register_commands(app: Flask) -> None:

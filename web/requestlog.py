@@ -29,27 +29,27 @@ def current_shop() -> str | None:
     return valid_shop_domain(request.args.get("shop"))
 
 
+def request_id(incoming: str | None) -> str:
+    """The router's X-Request-ID when it is sane, else a new one."""
+    return incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def log_line(method: str, path: str, status: int, duration_ms: float | None, shop: str | None,
+             rid: str | None) -> None:
+    log.info("request", extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms,
+                               "shop": shop, "request_id": rid})
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def start_timer() -> None:
         g.request_started = time.perf_counter()
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id(request.headers.get("X-Request-ID"))
 
     @app.after_request
     def log_request(response: Response) -> Response:
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                "shop": current_shop(),
-                "request_id": g.get("request_id"),
-            },
-        )
+        log_line(request.method, request.path, response.status_code, duration_ms, current_shop(), g.get("request_id"))
         return response

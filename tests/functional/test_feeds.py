@@ -225,3 +225,45 @@ def test_concurrent_misses_for_one_feed_run_one_query(synced_stack: Stack, redis
     assert statuses == [200] * 12
     computed = [r for r in caplog.records if r.getMessage() == "feed computed" and r.feed == "on-sale"]  # type: ignore[attr-defined]
     assert len(computed) == 1
+
+
+def test_repeat_requests_are_answered_before_flask_exactly_as_the_view_answers_them(
+        synced_stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from flask import request_started
+
+    caplog.set_level(logging.INFO, logger="lumi.request")
+    reached: list[str] = []
+
+    def seen(sender: object, **extra: object) -> None:
+        from flask import request
+
+        reached.append(request.path)
+
+    url = f"{synced_stack.url}/proxy/feeds/new-arrivals?shop={DEMO_SHOP}&limit=6"
+    gz = {"Accept-Encoding": "gzip"}
+    with request_started.connected_to(seen, synced_stack.app):
+        first = requests.get(url, headers=gz, timeout=30)  # computed by the view, answer stored
+        second = requests.get(url, headers=gz, timeout=30)  # the fast path
+        assert reached == ["/proxy/feeds/new-arrivals"]
+        assert (second.status_code, second.content) == (first.status_code, first.content)
+        ignore = {"x-request-id", "date", "server", "connection"}
+        assert {k.lower(): v for k, v in first.headers.items() if k.lower() not in ignore} == {
+            k.lower(): v for k, v in second.headers.items() if k.lower() not in ignore}
+        not_modified = requests.get(url, headers={**gz, "If-None-Match": first.headers["ETag"]}, timeout=30)
+        assert not_modified.status_code == 304 and not_modified.content == b""
+        cors = requests.get(url, headers={**gz, "Origin": f"https://{DEMO_SHOP}"}, timeout=30)
+        assert cors.headers["Access-Control-Allow-Origin"] == f"https://{DEMO_SHOP}"
+        plain = requests.get(url, headers={"Accept-Encoding": "identity"}, timeout=30)
+        assert plain.json() == first.json() and "Content-Encoding" not in plain.headers
+        assert reached == ["/proxy/feeds/new-arrivals"]  # none of these reached Flask
+        # A settings change: the next request goes to the view again and the answer changes.
+        hidden = first.json()["products"][0]["id"]
+        response = synced_stack.api("PATCH", "/api/settings", json={"excluded_products": [int(hidden)]})
+        assert response.status_code == 200
+        after = requests.get(url, headers=gz, timeout=30)
+        assert reached[-1] == "/proxy/feeds/new-arrivals" and len(reached) == 3  # the PATCH and this one
+        assert hidden not in [p["id"] for p in after.json()["products"]]
+    fast_lines = [r for r in caplog.records if r.getMessage() == "request" and r.path == "/proxy/feeds/new-arrivals"]  # type: ignore[attr-defined]
+    assert len(fast_lines) == 6 and {r.status for r in fast_lines} == {200, 304}  # type: ignore[attr-defined]
