@@ -564,3 +564,18 @@ def test_a_flood_of_new_sessions_is_refused_with_429(chat_stack, monkeypatch) ->
     assert statuses[-1] == 429
     refused = requests.post(url, json={}, timeout=10)
     assert refused.json()["error"]["code"] == "too_many_sessions" and 0 < int(refused.headers["Retry-After"]) <= 60
+
+
+def test_a_clearly_unhappy_shopper_is_escalated_without_asking(chat_stack, mailbox) -> None:  # type: ignore[no-untyped-def]
+    stack = chat_stack()
+    shopper = Shopper(stack)
+    shopper.start()
+    first = shopper.say("This is terrible.").json()
+    assert first["escalated"] is False  # one message is not enough to judge
+    second = shopper.say("Worst service ever, I am furious and disgusted, this is awful!").json()
+    assert second["escalated"] is True and second["message"]["intent"] != "human"
+    assert any(p["type"] == "escalated" for p in second["message"]["parts"])
+    mailbox.wait_for(1, timeout=30)
+    assert "Worst service ever" in mailbox.messages[0].text
+    summary = stack.api("GET", f"/api/chat/sessions/{shopper.id}").json()["session"]
+    assert summary["escalated"] is True and summary["sentiment"] <= -0.5
