@@ -26,6 +26,7 @@ import redis
 from meilisearch.errors import MeilisearchError
 
 from core import keys
+from core.fastreads import FastReads
 from core.localcache import LocalCache
 from core.services import Services
 from feeds.definitions import PINNED, Feed, FeedParamError, FeedParams, card, encode_cursor, search_arguments
@@ -81,10 +82,10 @@ def shop_state(services: Services, shop: str) -> ShopState | None:
     settings stamp and the index version); the settings document itself is read only after it changed.
     While Redis is down, the settings this process last saw (up to an hour old) keep feeds answering."""
     try:
-        with services.redis.pipeline(transaction=False) as pipe:
-            services.shops.queue_settings_stamp(pipe, shop)
-            pipe.get(keys.feeds_version(shop))
-            (installed_at, version), index_version = pipe.execute()
+        reads = FastReads(services.redis)
+        services.shops.queue_settings_stamp(reads, shop)
+        reads.get(keys.feeds_version(shop))
+        (installed_at, version), index_version = reads.execute()
         if installed_at is None:
             return None
         stamp = f"{installed_at}:{version}"

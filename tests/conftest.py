@@ -7,6 +7,7 @@ Redis on 6379), wipes them between tests and stops them at the end.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -147,12 +148,18 @@ class WorkerProcess:
         if self._log.closed:
             return
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.terminate()  # RQ's warm shutdown: the current job may finish
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # The work horse RQ forks for a job outlives a killed main process; left running, it would write into
+        # the next test's Redis (same shop names). The worker has its own session: end the whole group.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self._log.close()
 
 
