@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 import requests
-from rq import Queue
+from rq import Queue, Retry, get_current_job
 
 from core import keys
 from core.services import Services
@@ -33,6 +33,7 @@ from jobs.context import services as default_services
 from jobs.signals import compute_sales_signals
 from shopify import queries
 from shopify.admin import AdminClient, connection_nodes
+from shopify.errors import ShopifyUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ BATCH_SIZE = 1000  # documents per Meilisearch write in bulk mode (paged mode wr
 TASKS_IN_FLIGHT = 4  # bulk-mode batches Meilisearch may hold queued before the oldest is waited for
 BULK_POLL_SECONDS = 1.0
 ACTIVE = ("queued", "running")
+# A sync that Shopify could not serve (5xx, timeouts, dropped connections after the client's own retries) is
+# tried again later from its saved cursor, before it is called failed.
+RETRY_INTERVALS = [10, 60, 300]
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -126,6 +130,7 @@ def request_sync(ctx: Services, shop: str, *, reason: str = "manual", exclusive:
     Queue(keys.QUEUE_SYNC, connection=ctx.queue_redis).enqueue(
         "jobs.sync.full_sync", shop, job_id=job_id, job_timeout=6 * 3600,
         result_ttl=keys.JOB_RECORD_TTL, failure_ttl=keys.JOB_RECORD_TTL,
+        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
     )
     return read_record(ctx.redis, shop)
 
@@ -201,6 +206,12 @@ def full_sync(shop: str, ctx: Services | None = None, *, bulk_threshold: int | N
             _save(ctx.redis, shop, phase="finishing")
             _finish(ctx, client, index, shop, generation, signals)
         except Exception as err:
+            job = get_current_job()
+            if isinstance(err, ShopifyUnavailable) and job is not None and job.retries_left:
+                # RQ runs the job again later; the record stays active and keeps its cursor.
+                _save(ctx.redis, shop, status="queued", phase="retrying", error=_reason(err))
+                log.warning("sync will be retried", extra={"shop": shop, "error": type(err).__name__})
+                raise
             _save(ctx.redis, shop, status="failed", phase="failed", error=_reason(err), finished_at=time.time())
             ctx.redis.hset(keys.index_state(shop), "last_error", _reason(err))
             ctx.redis.expire(keys.index_state(shop), keys.JOB_RECORD_TTL)

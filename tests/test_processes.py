@@ -51,9 +51,9 @@ def test_gunicorn_serves_the_app_with_the_repo_config(env: dict[str, str]) -> No
         deadline = time.monotonic() + 30
         while True:
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a slow first boot
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(proc.stdout.read() if proc.stdout else "gunicorn did not start") from None
                 time.sleep(0.1)

@@ -149,6 +149,20 @@ def test_throttled_shop_syncs_without_an_unhandled_throttle(make_stack, meili_cl
     assert stack.control.stats(DEMO_SHOP)["throttled"] == 0
 
 
+def test_a_sync_shopify_could_not_serve_is_retried_later_not_failed(make_stack, meili_client, start_worker) -> None:  # type: ignore[no-untyped-def]
+    ensure_indexes(meili_client)
+    stack: Stack = make_stack(SHOPS={DEMO_SHOP: {"products": 60, "seed": 4}}, BUCKET_SIZE=20000, RESTORE_RATE=20000)
+    stack.install()  # queues the sync; no worker yet
+    stack.control.inject_fault("http_503", count=5, shop=DEMO_SHOP)  # every attempt of the first call
+    start_worker(stack.env)
+    wait_until(lambda: read_record(stack.services.redis, DEMO_SHOP).get("phase") == "retrying", timeout=30,
+               what="the sync to be rescheduled")
+    record = read_record(stack.services.redis, DEMO_SHOP)
+    assert record["status"] == "queued" and "ShopifyUnavailable" in record["error"]
+    wait_until(synced(stack), timeout=60, what="the retried sync")
+    assert len(indexed(meili_client, DEMO_SHOP)) == len(listed_products(stack))
+
+
 def test_sigkill_mid_sync_then_a_new_worker_resumes_and_indexes_every_product_once(
     make_stack, meili_client: meilisearch.Client, start_worker
 ) -> None:  # type: ignore[no-untyped-def]
