@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from devshop.catalogue import LOCATION_ID, OPTION_ID_BASE, OPTION_SLOTS, PRODUCT_ID_BASE, Product, Variant, gid
+from devshop.orders import DEMO_CUSTOMER, DEMO_ORDERS, ORDER_ID_BASE
 from devshop.shops import Shop
 
 log = logging.getLogger("devshop.webhooks")
@@ -166,12 +167,14 @@ def default_payload(shop: Shop, topic: str) -> dict[str, Any]:
     base = {"shop_id": shop.id, "shop_domain": shop.domain}
     if topic == "shop/redact":
         return base
+    # The demo customer (devshop.orders: shopper@example.com, orders #1001-#1003), so that a redact sent from
+    # `make dev` names orders the chat may really have referenced.
+    customer = {"id": DEMO_CUSTOMER.id, "email": DEMO_CUSTOMER.email, "phone": None}
+    demo_order_ids = [ORDER_ID_BASE + o.number for o in DEMO_ORDERS.values() if o.customer == DEMO_CUSTOMER]
     if topic == "customers/redact":
-        return {**base, "customer": {"id": 7_700_000_000_001, "email": "buyer1001@example.com", "phone": None},
-                "orders_to_redact": [6_100_000_000_001]}
+        return {**base, "customer": customer, "orders_to_redact": demo_order_ids}
     if topic == "customers/data_request":
-        return {**base, "customer": {"id": 7_700_000_000_001, "email": "buyer1001@example.com", "phone": None},
-                "orders_requested": [6_100_000_000_001], "data_request": {"id": 9_999}}
+        return {**base, "customer": customer, "orders_requested": demo_order_ids, "data_request": {"id": 9_999}}
     if topic in ("app/uninstalled", "shop/update"):
         return rest_shop(shop)
     if topic == "bulk_operations/finish":
