@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -77,6 +78,13 @@ def init_app(app: Flask) -> None:
         if status == 405 and err.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(err.valid_methods)  # type: ignore[attr-defined]
         return error_response(status, _HTTP_CODES.get(status, "http_error"), err.description or "", headers)
+
+    @app.errorhandler(redis.RedisError)
+    def handle_store_down(err: redis.RedisError) -> Response:
+        # Redis is Lumi's store for sessions, settings and tokens: a short outage is a 503 to retry, not a bug.
+        log.warning("redis unavailable", extra={"error_type": type(err).__name__})
+        return error_response(503, "store_unavailable", "Lumi is briefly unavailable. Please try again shortly.",
+                              {"Retry-After": "30"})
 
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception) -> Response:

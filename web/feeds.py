@@ -79,13 +79,6 @@ def feed(feed_path: str) -> Response:
         raise APIError(503, "unavailable", "Feeds are briefly unavailable.", headers={"Retry-After": "30"}) from None
     if state is None:
         raise APIError(404, "shop_not_found", "No feeds for this shop.")
-    answer_key = None
-    if state.index_version is not None and not proxy_request_is_signed():
-        answer_key = (request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", ""))
-        ready = _answers.get(answer_key)
-        if ready is not None and (ready.shop, ready.stamp, ready.index_version) == (
-                shop, state.stamp, state.index_version):
-            return _respond(shop, ready.body, ready.headers)
     settings = state.settings
     if not settings.get("feeds_enabled", True):
         raise APIError(404, "feeds_disabled", "The merchant has turned feeds off.")
@@ -103,8 +96,10 @@ def feed(feed_path: str) -> Response:
         raise APIError(503, "feed_unavailable", "This feed is briefly unavailable.",
                        headers={"Retry-After": "30"}) from None
     headers = _headers(shop, definition.name, body)
-    if answer_key is not None and not body.stale and state.index_version is not None:
-        _answers.put(answer_key, Answer(shop, state.stamp, state.index_version, body, headers))
+    # Stored for FeedHits, which serves repeats of this exact request before Flask while the versions hold.
+    if state.index_version is not None and not body.stale and not proxy_request_is_signed():
+        _answers.put((request.environ.get("PATH_INFO", ""), request.environ.get("QUERY_STRING", "")),
+                     Answer(shop, state.stamp, state.index_version, body, headers))
     return _respond(shop, body, headers)
 
 

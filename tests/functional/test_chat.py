@@ -579,3 +579,53 @@ def test_a_clearly_unhappy_shopper_is_escalated_without_asking(chat_stack, mailb
     assert "Worst service ever" in mailbox.messages[0].text
     summary = stack.api("GET", f"/api/chat/sessions/{shopper.id}").json()["session"]
     assert summary["escalated"] is True and summary["sentiment"] <= -0.5
+
+
+@pytest.mark.parametrize("tamper", ["signature", "shop", "logged_in_customer_id", "timestamp"])
+def test_tampered_proxy_requests_reach_no_chat_route_and_write_nothing(chat_stack, redis_client,
+                                                                      tamper: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import redis_snapshot
+    from tests.functional.test_proxy import signed
+
+    stack = chat_stack()
+    shopper = Shopper(stack)
+    shopper.start()
+    before = redis_snapshot(redis_client)
+    pairs = signed(customer=str(DEMO_CUSTOMER_ID))
+    forged = {"signature": "0" * 64, "shop": OTHER_SHOP, "logged_in_customer_id": str(OTHER_CUSTOMER_ID),
+              "timestamp": str(int(time.time()) - 3600)}[tamper]
+    pairs = [(k, forged if k == tamper else v) for k, v in pairs]
+    if tamper == "timestamp":  # a stale timestamp, correctly signed: refused for its age
+        from shopify.signatures import sign_proxy
+        from tests.conftest import TEST_API_SECRET
+
+        unsigned = [(k, v) for k, v in pairs if k != "signature"]
+        pairs = [*unsigned, ("signature", sign_proxy(unsigned, TEST_API_SECRET))]
+    base = f"{stack.url}/proxy/chat/sessions"
+    calls = [("POST", base, {}), ("POST", f"{base}/{shopper.id}/messages", {"text": "hi"}),
+             ("POST", f"{base}/{shopper.id}/verify", {"order_name": "#1001", "email": SHOPPER_EMAIL}),
+             ("POST", f"{base}/{shopper.id}/escalate", {}), ("GET", f"{base}/{shopper.id}", None)]
+    for method, url, body in calls:
+        response = requests.request(method, url, params=pairs, json=body, headers={SECRET: shopper.secret},
+                                    timeout=10)
+        assert response.status_code == 401, (tamper, url, response.text)
+        assert response.json()["error"]["code"] in {"bad_signature", "stale_request"}
+    assert redis_snapshot(redis_client) == before
+
+
+def test_redis_down_mid_chat_is_a_503_to_retry(env, mailbox, start_worker) -> None:  # type: ignore[no-untyped-def]
+    from devtools.services import RedisServer
+
+    own = RedisServer().start()  # this test stops its Redis; nobody else uses it
+    stack = Stack({**env, "REDIS_URL": own.url, "SMTP_URL": mailbox.url}, {"SHOPS": {DEMO_SHOP: {"products": 10}}})
+    try:
+        stack.install()
+        shopper = Shopper(stack)
+        shopper.start()
+        own.stop()
+        response = shopper.say("hello")
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "store_unavailable" and response.headers["Retry-After"]
+    finally:
+        stack.stop()
+        own.stop()
