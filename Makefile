@@ -8,8 +8,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 T ?=
 PYTEST_ARGS ?=
+ARGS ?=
 
-.PHONY: help bootstrap dev test lint typecheck fmt bench worker clean
+.PHONY: help bootstrap dev lumi test lint typecheck fmt bench worker clean
 
 ##@ General
 
@@ -24,7 +25,7 @@ help: ## Show this help
 bootstrap: ## Install or refresh .venv, redis-server and Meilisearch (idempotent, quick when up to date)
 	@bash scripts/bootstrap.sh
 
-clean: ## Remove .venv, .tools, node_modules and caches (keeps .env and the dev data in .dev/)
+clean: ## Remove .venv, .tools, node_modules and caches (keeps .env, the dev data in .dev/ and the per-user download cache ~/.cache/lumi)
 	rm -rf $(VENV) .tools node_modules .pytest_cache .ruff_cache .mypy_cache
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
 
@@ -32,6 +33,9 @@ clean: ## Remove .venv, .tools, node_modules and caches (keeps .env and the dev 
 
 dev: bootstrap ## Run the whole stack locally (Redis, Meilisearch, devshop, web, worker) on PORT (default 8000)
 	$(PY) -m devtools.dev
+
+lumi: ## Operator command against the running `make dev` (its .dev/env): make lumi ARGS="inventory lumi-demo.myshopify.com"
+	@$(PY) -m devtools.lumi $(ARGS)
 
 worker: bootstrap ## Run one RQ worker (needs REDIS_URL, MEILI_URL, ... in the environment)
 	$(PY) -m jobs.worker

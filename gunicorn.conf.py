@@ -1,16 +1,10 @@
 """gunicorn settings for the `web` process (Heroku-style: one dyno, `$PORT`, router timeout 30 s)."""
 
-import sys
-
-from core.settings import ConfigError, load_settings
+from core.settings import load_settings_or_exit
 
 # Validate configuration before forking: a missing or bad variable stops the master with a
 # message naming it, instead of every worker crash-looping with a traceback.
-try:
-    _settings = load_settings()
-except ConfigError as err:
-    sys.stderr.write(f"Configuration error: {err}\n")
-    sys.exit(2)
+_settings = load_settings_or_exit()
 
 # "[::]" listens on IPv4 and IPv6, which Heroku's router may use.
 bind = [f"[::]:{_settings.port}"]

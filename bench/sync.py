@@ -134,9 +134,9 @@ class Stack:
     """Private Redis + Meilisearch (child processes), devshop (thread), Lumi's Services built from env."""
 
     def __init__(self, exit_stack: ExitStack, workdir: Path) -> None:
-        from core.services import build_services
         from core.settings import load_settings
         from devshop.testing import DevShopControl, DevShopServer
+        from runtime.services import build_services
 
         self.workdir = workdir
         self.redis = exit_stack.enter_context(RedisServer().start())

@@ -15,11 +15,12 @@ from chat.engine import TurnContext
 from chat.orders import OrderLookup
 from chat.store import Session
 from core.localcache import LocalCache
-from core.services import Services
+from core.services import CoreServices
 from feeds.definitions import FEEDS, card, parse_params, search_arguments
 from feeds.index import PRODUCTS_INDEX
 from shopify import queries
 from shopify.errors import ShopifyError
+from shopify.services import ShopifyServices
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ PRODUCT_RESULTS = 5
 _profiles: LocalCache[tuple[str, str | None]] = LocalCache(4096, PROFILE_MAX_AGE)
 
 
-def shop_profile(services: Services, shop: str) -> tuple[str, str | None]:
+def shop_profile(services: ShopifyServices, shop: str) -> tuple[str, str | None]:
     """(store name, public contact email or None)."""
     known = _profiles.get((shop,))
     if known is not None:
@@ -46,7 +47,7 @@ def shop_profile(services: Services, shop: str) -> tuple[str, str | None]:
     return profile
 
 
-def search_products(services: Services, shop: str, settings: dict[str, Any], query: str) -> list[dict[str, Any]]:
+def search_products(services: CoreServices, shop: str, settings: dict[str, Any], query: str) -> list[dict[str, Any]]:
     """Up to five product cards for a shopper's question, from the feeds index (public catalogue data)."""
     feed = FEEDS["search"]
     params = parse_params(feed, {"q": query[:200], "limit": str(PRODUCT_RESULTS)}, PRODUCT_RESULTS)
@@ -58,12 +59,12 @@ def search_products(services: Services, shop: str, settings: dict[str, Any], que
     return [{k: c[k] for k in ("title", "url", "price", "currency", "available")} for c in map(card, hits)]
 
 
-def order_lookup(services: Services, shop: str) -> OrderLookup:
+def order_lookup(services: ShopifyServices, shop: str) -> OrderLookup:
     """Order reads for a shopper who is waiting: one retry and a short timeout, then an honest answer."""
     return OrderLookup(lambda: services.tokens.admin_client(shop, max_retries=1, timeout=5.0))
 
 
-def turn_context(services: Services, shop: str, session: Session, settings: dict[str, Any],
+def turn_context(services: ShopifyServices, shop: str, session: Session, settings: dict[str, Any],
                  customer_id: str | None) -> TurnContext:
     name, contact = shop_profile(services, shop)
     return TurnContext(

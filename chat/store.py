@@ -24,6 +24,8 @@ from typing import Any
 import redis
 
 from core import keys
+from core.purge import DataStore, register
+from core.services import CoreServices
 
 # First-reply times are counted in these buckets (upper bounds, ms) so a median can be read from aggregates.
 FIRST_REPLY_BOUNDS_MS = (250, 500, 1000, 2000, 3000, 5000, 8000, 13000, 21000, 34000, 60000)
@@ -316,16 +318,13 @@ def sessions_with_orders(store: ChatStore, shop: str, order_ids: list[int]) -> l
 
 
 def _register() -> None:
-    from core.purge import DataStore, register
-    from core.services import Services
-
-    def purge(ctx: Services, shop: str) -> int:
-        found = ctx.chat.shop_keys(shop)
+    def purge(ctx: CoreServices, shop: str) -> int:
+        found = ChatStore(ctx.redis).shop_keys(shop)
         return int(ctx.redis.delete(*found)) if found else 0
 
-    def inventory(ctx: Services, shop: str) -> dict[str, int]:
+    def inventory(ctx: CoreServices, shop: str) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for key in ctx.chat.shop_keys(shop):
+        for key in ChatStore(ctx.redis).shop_keys(shop):
             kind = key.split(":")[3]
             pattern = f"{keys.PREFIX}:chat:{shop}:{kind}:*"
             counts[pattern] = counts.get(pattern, 0) + 1

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+
+from core.plans import DEFAULT_RETENTION_DAYS
 
 T = TypeVar("T")
 
@@ -22,6 +25,19 @@ class ConfigError(RuntimeError):
         super().__init__(f"{name}: {problem}")
         self.name = name
         self.problem = problem
+
+
+CONFIG_ERROR_EXIT_CODE = 2  # what every Lumi process exits with when its configuration is wrong
+
+
+def report_config_error(err: ConfigError) -> int:
+    """Print `Configuration error: NAME: problem` on stderr, one line, no traceback; return the exit code.
+
+    Every process's entry point (web, worker, release, `flask --app web lumi ...`) reports this way. The
+    message names the variable and never carries a secret's value (load_settings never puts one in it).
+    """
+    sys.stderr.write(f"Configuration error: {err}\n")
+    return CONFIG_ERROR_EXIT_CODE
 
 
 @dataclass(frozen=True)
@@ -166,6 +182,15 @@ def _fernet_keys(name: str, value: str) -> tuple[str, ...]:
     return keys
 
 
+def load_settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
+    """load_settings() for a process's entry point: a ConfigError ends the process (SystemExit) after
+    report_config_error(), so the operator reads one line naming the variable instead of a traceback."""
+    try:
+        return load_settings(environ)
+    except ConfigError as err:
+        raise SystemExit(report_config_error(err)) from None
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from `environ` (default: the process environment)."""
     env = _Reader(os.environ if environ is None else environ)
@@ -225,8 +250,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _plans(env: _Reader) -> dict[str, object]:
-    from shopify.plans import DEFAULT_RETENTION_DAYS
-
     days = dict(DEFAULT_RETENTION_DAYS)
     raw = env.optional("LUMI_PLAN_RETENTION_DAYS")
     if raw:

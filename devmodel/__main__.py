@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
-from types import FrameType
 
 from devmodel.server import DEFAULT_API_KEY, create_app, make_server
+from devtools.shutdown import hold_stop_signals, wait_for_stop_signal
 
 
 def _seconds(text: str) -> float:
@@ -37,26 +36,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    hold_stop_signals()  # before create_app or the server start threads: they inherit the mask
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log = logging.getLogger("devmodel")
     app = create_app({"API_KEY": None if args.any_key else args.api_key, "DELAY_S": args.delay,
                       "TOKEN_DELAY_S": args.token_delay})
     server = make_server(app, args.host, args.port, quiet=args.quiet)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     # serve_forever runs in a thread so the main thread can call shutdown() when signalled.
     thread = threading.Thread(target=server.serve_forever, name="devmodel-server", daemon=True)
     thread.start()
     url = f"http://{args.host}:{server.server_port}"
     log.info("devmodel serving %s (base_url %s/v1, delay %gs, token delay %gs)", url, url, args.delay,
              args.token_delay)
-    while not stop.wait(0.5):
-        pass
+    wait_for_stop_signal()
     app.extensions["devmodel"].close()  # wake pending delays and hangs so shutdown does not wait for them
     server.shutdown()
     server.server_close()

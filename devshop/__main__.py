@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
-from types import FrameType
 
 from werkzeug.serving import make_server
 
 from devshop import create_app
+from devtools.shutdown import hold_stop_signals, wait_for_stop_signal
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,6 +52,7 @@ def _schedule(text: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    hold_stop_signals()  # before create_app or the server start threads: they inherit the mask
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app({
         "API_KEY": args.api_key, "API_SECRET": args.api_secret, "APP_URL": args.app_url,
@@ -63,20 +63,12 @@ def main(argv: list[str] | None = None) -> int:
                               "plan": args.plan, "orders_recent": args.orders_recent}},
     })
     server = make_server(args.host, args.port, app, threaded=True)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     # serve_forever runs in a thread so the main thread can call shutdown() when signalled.
     thread = threading.Thread(target=server.serve_forever, name="devshop-server", daemon=True)
     thread.start()
     base = f"http://{args.host}:{server.server_port}"
     logging.getLogger("devshop").info("devshop serving %s (admin base %s/shops/{shop}, shop %s)", base, base, args.shop)
-    while not stop.wait(0.5):
-        pass
+    wait_for_stop_signal()
     app.extensions["devshop"].close()
     server.shutdown()
     server.server_close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -54,7 +55,22 @@ DEV_DEFAULTS: dict[str, str] = {
 DEV_DATA_DIR = REPO_ROOT / ".dev"  # git-ignored; the dev Meilisearch index lives here across restarts
 READY_TIMEOUT = 60.0
 RELEASE_TIMEOUT = 120.0
-STOP_TIMEOUT = 10.0
+# Stopping: the app's processes all get TERM at once, Redis and Meilisearch once those are gone, and whatever
+# still runs at a deadline gets KILL, so the whole stack is gone 4 s after Ctrl-C or SIGTERM: before the
+# SIGKILL that process supervisors and IDE stop buttons send 5 s after their SIGTERM.
+APPS_STOP_TIMEOUT = 3.0
+SERVERS_STOP_TIMEOUT = 1.0
+
+# `.dev/env` (ENV_FILE_NAME in the data dir): the running stack's settings and URLs in dotenv format, for
+# `make lumi` (devtools.lumi). Mode 0600, as it holds the stack's secrets. Written once the stack is up and
+# removed when make dev stops; a make dev that was killed leaves it behind, and `make lumi` sees from
+# ENV_FILE_PID (make dev's pid) that it is stale.
+ENV_FILE_NAME = "env"
+ENV_FILE_PID = "LUMI_DEV_PID"
+# What goes in: Lumi's settings and the stack's URLs, not the rest of the shell's environment (PATH, ...).
+_STACK_VARIABLE = re.compile(
+    r"^(?:LUMI|SHOPIFY|MEILI|REDIS|OPENAI|SMTP|WEB|WORKER|EDGE|DEVSHOP)_[A-Z0-9_]+$|^(?:APP_URL|PORT|LOG_LEVEL)$"
+)
 
 
 def build_env(
@@ -115,6 +131,7 @@ def watch_demo_index(env: Mapping[str, str], shop: str = DEMO_SHOP, timeout: flo
             print(f"! the first sync failed: {state['error']}", flush=True)
             return False
         time.sleep(1)
+        _stop_signal.check()
     print(f"! the first sync is still running after {timeout:.0f} s; `flask --app web lumi sync {shop}` "
           "shows its progress", flush=True)
     return False
@@ -187,6 +204,7 @@ def install_demo_shop(env: Mapping[str, str], shop: str = DEMO_SHOP) -> str | No
     with requests.Session() as session:
         session.trust_env = False  # every URL here is local: *_proxy variables must not apply
         for step in range(INSTALL_MAX_STEPS):
+            _stop_signal.check()
             try:
                 response = session.request(method, url, data=data, allow_redirects=False, timeout=INSTALL_TIMEOUT)
             except requests.RequestException as err:
@@ -243,8 +261,39 @@ class ChildExited(Exception):
         self.code = code
 
 
-class StopRequested(Exception):
-    """SIGINT or SIGTERM arrived: stop everything and leave."""
+class StopRequested(BaseException):
+    """SIGINT or SIGTERM arrived: stop everything and leave.
+
+    A BaseException, like KeyboardInterrupt, so no `except Exception` on its way (around a readiness
+    check, in a library) swallows it.
+    """
+
+
+class _StopSignal:
+    """SIGINT/SIGTERM in make dev's main thread: the first one raises StopRequested wherever that thread is.
+
+    Python drops an exception raised where it cannot propagate (a weakref finalizer or __del__ that was
+    running when the signal came: "Exception ignored in ..."). A stop must never be lost that way, or
+    make dev would run on, deaf to the signal, until a supervisor's SIGKILL: so the loops that wait or
+    idle call check(), which raises it again.
+    """
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self.stopping = False  # the stop sequence runs: let it finish
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None and not self.stopping:  # later ones: already on our way out
+            self.received = signal.Signals(signum).name
+            raise StopRequested(self.received)
+
+    def check(self) -> None:
+        """Raise StopRequested if a signal arrived (main() catches it; the stop sequence never calls this)."""
+        if self.received is not None:
+            raise StopRequested(self.received)
+
+
+_stop_signal = _StopSignal()
 
 
 @dataclass
@@ -253,7 +302,9 @@ class Running:
 
     name: str
     poll: Callable[[], int | None]  # exit code once it has ended, else None
-    stop: Callable[[], object]
+    terminate: Callable[[], object]  # send TERM, do not wait
+    stop: Callable[[float], object]  # wait up to that many seconds, then KILL what is left; idempotent
+    server: bool = False  # Redis or Meilisearch: stopped after the processes that use them
 
 
 class DevStack:
@@ -273,6 +324,7 @@ class DevStack:
         self.bin = venv_bin or _venv_bin()
         self.running: list[Running] = []
         self.urls: dict[str, str] = {}
+        self._wrote_env_file = False
         for name in ("dev", "redis", "meilisearch", "devshop", "release", "web", "worker", "edge"):
             printer.add(name)
 
@@ -338,9 +390,7 @@ class DevStack:
         self.say("release step done")
 
         for name, argv in (("web", self.web_argv()), ("worker", self.worker_argv())):
-            self._start(
-                ManagedProcess(name, argv, env=env, cwd=REPO_ROOT, printer=self.printer, stop_timeout=STOP_TIMEOUT)
-            )
+            self._start(ManagedProcess(name, argv, env=env, cwd=REPO_ROOT, printer=self.printer))
 
     def start_chat_stand_ins(self) -> None:
         """A local SMTP mailbox (escalation emails are printed here) unless SMTP_URL is set, and the stand-in
@@ -402,7 +452,8 @@ class DevStack:
 
     def _start_edge(self, edge: EdgeServer) -> EdgeServer | None:
         """Start edge, tracked so it is stopped with the rest; None (after a warning) when nginx is missing."""
-        running = Running(edge.name, lambda: edge.process.poll() if edge.process is not None else None, edge.stop)
+        running = Running(edge.name, lambda: edge.process.poll() if edge.process is not None else None,
+                          edge.terminate, edge.stop)
         self.running.append(running)
         try:
             edge.start()
@@ -455,16 +506,17 @@ class DevStack:
         def poll() -> int | None:
             return server.process.poll() if server.process is not None else None
 
-        self.running.append(Running(server.name, poll, server.stop))
+        self.running.append(Running(server.name, poll, server.terminate, server.stop, server=True))
 
     def _start(self, process: ManagedProcess) -> None:
-        self.running.append(Running(process.name, process.poll, process.stop))
+        self.running.append(Running(process.name, process.poll, process.terminate, process.stop))
         process.start()
         self.say(f"{process.name} started (pid {process.pid})")
 
     # -- watch -------------------------------------------------------------------------------
     def check_children(self) -> None:
-        """Raise ChildExited if anything we started has ended."""
+        """Raise ChildExited if anything we started has ended (StopRequested if a signal's was lost)."""
+        _stop_signal.check()
         for item in self.running:
             code = item.poll()
             if code is not None:
@@ -500,15 +552,62 @@ class DevStack:
 
     # -- stop --------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop everything started, newest first (TERM, wait, KILL)."""
-        for item in reversed(self.running):
-            if item.poll() is None:
-                self.say(f"stopping {item.name}")
-            try:
-                item.stop()
-            except Exception as err:  # keep stopping the others
-                self.say(f"could not stop {item.name}: {err}")
+        """Stop everything started, newest first, within APPS_STOP_TIMEOUT + SERVERS_STOP_TIMEOUT: TERM to all
+        the app's processes at once, then to Redis and Meilisearch; KILL for what is still running at each
+        deadline (its whole session, so grandchildren such as RQ's work horse go too)."""
+        newest_first = list(reversed(self.running))
+        for wave, timeout in (([item for item in newest_first if not item.server], APPS_STOP_TIMEOUT),
+                              ([item for item in newest_first if item.server], SERVERS_STOP_TIMEOUT)):
+            for item in wave:
+                if item.poll() is None:
+                    self.say(f"stopping {item.name}")
+                try:
+                    item.terminate()
+                except Exception as err:  # keep stopping the others
+                    self.say(f"could not stop {item.name}: {err}")
+            deadline = time.monotonic() + timeout
+            for item in wave:
+                try:
+                    item.stop(max(0.0, deadline - time.monotonic()))
+                except Exception as err:
+                    self.say(f"could not stop {item.name}: {err}")
         self.running.clear()
+        self.remove_env_file()
+
+    # -- .dev/env ----------------------------------------------------------------------------
+    @property
+    def env_file(self) -> Path:
+        return self.data_dir / ENV_FILE_NAME
+
+    def write_env_file(self) -> Path:
+        """Write the stack's settings and URLs to env_file (dotenv, mode 0600, replaced atomically)."""
+        values = {name: value for name, value in sorted(self.env.items()) if _STACK_VARIABLE.match(name)}
+        lines = [
+            f"# Written by `make dev` (pid {os.getpid()}): the environment of the stack it runs, for `make lumi`.",
+            "# Removed when make dev stops. If make dev was killed, it is stale: LUMI_DEV_PID is not running.",
+            f"{ENV_FILE_PID}={_dotenv_quote(str(os.getpid()))}",
+            *(f"{name}={_dotenv_quote(value)}" for name, value in values.items()),
+        ]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.env_file.with_name(f".{ENV_FILE_NAME}.{os.getpid()}.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), 0o600)  # also when a leftover file had other bits
+            out.write("\n".join(lines) + "\n")
+        os.replace(partial, self.env_file)
+        self._wrote_env_file = True
+        return self.env_file
+
+    def remove_env_file(self) -> None:
+        """Remove env_file if this process wrote it and no other make dev has replaced it since."""
+        if not self._wrote_env_file:
+            return
+        self._wrote_env_file = False
+        try:
+            if dotenv_values(self.env_file).get(ENV_FILE_PID) == str(os.getpid()):
+                self.env_file.unlink()
+        except OSError:
+            pass
 
     def banner(self) -> str:
         local = f"http://localhost:{self.env['PORT']}"
@@ -536,9 +635,19 @@ class DevStack:
         return "\n".join([top, *(f"│ {line.ljust(width)} │" for line in lines), bottom])
 
 
+def shown_path(path: Path) -> str:
+    """path relative to the repository when it is inside it (.dev/env), else as it is."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _venv_bin() -> Path:
     venv = REPO_ROOT / ".venv" / "bin"
     return venv if venv.is_dir() else Path(sys.executable).parent
+
+
+def _dotenv_quote(value: str) -> str:
+    """A dotenv value in single quotes: python-dotenv reads it back verbatim (only \\ and \\' are escapes)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _compact(body: bytes, limit: int = 300) -> str:
@@ -566,23 +675,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     printer = LinePrinter()
     stack = DevStack(build_env(dotenv_path=args.env_file), printer, data_dir=args.data_dir)
-    stopping = False
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        if stopping:
-            return  # already on our way out; let the stop sequence finish
-        stopping = True
-        raise StopRequested(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, _stop_signal.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _run(stack, check=args.check, ready_timeout=args.ready_timeout)
     except StopRequested as why:
         stack.say(f"{why}: stopping")
         return 0
     finally:
-        stopping = True
+        _stop_signal.stopping = True
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -597,7 +697,9 @@ def _run(stack: DevStack, *, check: bool, ready_timeout: float) -> int:
         if check:
             print(f"/readyz: {status} {body}", flush=True)
             return 0
+        stack.write_env_file()
         print(stack.banner(), flush=True)
+        stack.say(f"operator commands: make lumi ARGS=\"inventory {DEMO_SHOP}\" (uses {shown_path(stack.env_file)})")
         after_ready(stack.env)
         stack.supervise()
     except ChildExited as err:

@@ -16,7 +16,6 @@ import hmac
 import ipaddress
 import logging
 import shutil
-import signal
 import socket
 import ssl
 import sys
@@ -28,7 +27,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, cast
 from urllib.parse import quote, urlencode
 
@@ -38,6 +37,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from devtools.shutdown import hold_stop_signals, wait_for_stop_signal
 
 HOST = "127.0.0.1"
 SERVER_NAME = "mailbox.localhost"  # our EHLO name; aiosmtpd's default (socket.getfqdn) can be a slow DNS lookup
@@ -343,13 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # aiosmtpd logs every connection and a deprecation notice per AUTH; the mails are what matter here.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
 
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    hold_stop_signals()  # before the server thread starts: it inherits the mask (see devtools.shutdown)
     box = MailboxServer(
         port=args.port, starttls=args.starttls, implicit_tls=args.tls, user=args.user, password=args.password,
         on_message=_print_message,
@@ -361,8 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         print(f"mailbox: listening, SMTP_URL={box.url}", flush=True)
-        while not stopping.wait(0.5):
-            pass
+        wait_for_stop_signal()
     finally:
         box.stop()
     print("mailbox: stopped", flush=True)

@@ -116,6 +116,28 @@ if sys.platform.startswith("linux"):
         _LIBC = None
 
 
+def session_pids(sid: int) -> list[int]:
+    """The live processes in session `sid` (Linux: read from /proc; elsewhere an empty list).
+
+    A process that leaves its parent's process group but not its session (RQ's work horse calls
+    setpgrp()) escapes a group kill; a session kill still finds it.
+    """
+    found: list[int] = []
+    if not sys.platform.startswith("linux"):
+        return found
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # gone meanwhile
+            continue
+        # after the command: state, ppid, pgrp, session
+        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
 def _child_preexec(death_signal: int | None) -> Callable[[], None] | None:
     """Code run in the forked child before exec: ask Linux to signal it when we die.
 
@@ -176,8 +198,9 @@ class ManagedProcess:
 
     Output (stdout and stderr together) goes to `printer` prefixed with `name` (if
     given), to `log_path` (if given), and into a buffer of its last lines, which every
-    ServiceError quotes. `stop()` sends TERM to the process, waits, then KILLs its whole
-    group. The child gets `death_signal` if this (Python) process dies first.
+    ServiceError quotes. `stop()` sends TERM to the process (unless `terminate()` already
+    did), waits, then KILLs its whole session. The child gets `death_signal` if this (Python)
+    process dies first.
     """
 
     def __init__(
@@ -209,6 +232,7 @@ class ManagedProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._log: IO[str] | None = None
+        self._terminated = False
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -241,6 +265,7 @@ class ManagedProcess:
             raise ServiceError(f"{self.name} is already running (pid {self.pid})")
         self._cleanup_io()
         self._lines.clear()
+        self._terminated = False
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "a", encoding="utf-8")  # closed in stop()
@@ -302,38 +327,54 @@ class ManagedProcess:
         self._cleanup_io()
         return code
 
+    def terminate(self) -> None:
+        """Send TERM to the process (once) without waiting: stop() then waits for it."""
+        proc = self._proc
+        if proc is None or self._terminated or proc.poll() is not None:
+            return
+        self._terminated = True
+        # TERM to the leader only, so a supervisor (gunicorn master, RQ worker) can shut its
+        # own children down in order; whatever is left of its session after that gets KILL.
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
     def stop(self, timeout: float | None = None) -> int | None:
-        """TERM the process, wait up to `timeout`, then KILL its group. Idempotent; returns the exit code."""
+        """TERM the process, wait up to `timeout`, then KILL its session. Idempotent; returns the exit code."""
         proc = self._proc
         if proc is None:
             return None
         limit = self.stop_timeout if timeout is None else timeout
         if proc.poll() is None:
-            # TERM to the leader only, so a supervisor (gunicorn master, RQ worker) can shut its
-            # own children down in order; whatever is left of the group after that gets KILL.
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            self.terminate()
             try:
                 proc.wait(limit)
             except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
+                self._kill_session()
                 proc.wait()
-        # Anything the leader left behind in its group (forked workers, say) goes too.
-        self._signal_group(signal.SIGKILL)
+        # Anything the leader left behind (forked workers, a work horse in its own group) goes too.
+        self._kill_session()
         self._drain()
         self._cleanup_io()
         return proc.returncode
 
     # -- internals ---------------------------------------------------------------------------
-    def _signal_group(self, sig: int) -> None:
+    def _kill_session(self) -> None:
+        """KILL the process's group and everything else in its session (start_new_session made it the leader
+        of both: pgid == sid == pid), e.g. an RQ work horse, which has a process group of its own."""
         if self._proc is None:
             return
+        sid = self._proc.pid
         try:
-            os.killpg(self._proc.pid, sig)  # pgid == pid: start_new_session made it a leader
+            os.killpg(sid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        for pid in session_pids(sid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def _pump(self) -> None:
         proc = self._proc
@@ -460,10 +501,16 @@ class _Server:
         )
         self.process.start()
 
-    def stop(self) -> None:
-        """Stop the server (TERM, then KILL) and remove the temporary directory it made. Idempotent."""
+    def terminate(self) -> None:
+        """Send TERM to the server without waiting; stop() then waits for it."""
         if self.process is not None:
-            self.process.stop()
+            self.process.terminate()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the server (TERM, wait up to `timeout`, then KILL) and remove the temporary directory it made.
+        Idempotent."""
+        if self.process is not None:
+            self.process.stop(timeout)
         self._remove_tmp()
 
     def _remove_tmp(self) -> None:
@@ -638,4 +685,5 @@ __all__ = [
     "meilisearch_binary",
     "port_in_use",
     "redis_binary",
+    "session_pids",
 ]

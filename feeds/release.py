@@ -9,16 +9,12 @@ import sys
 
 from core.clients import make_meili
 from core.logs import configure_logging
-from core.settings import ConfigError, load_settings
+from core.settings import load_settings_or_exit
 from feeds.index import ensure_indexes
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as err:
-        sys.stderr.write(f"Configuration error: {err}\n")
-        return 2
+    settings = load_settings_or_exit()
     configure_logging(settings.log_level)
     for step in ensure_indexes(make_meili(settings)):
         sys.stdout.write(f"release: {step}\n")

@@ -28,10 +28,12 @@ from meilisearch.errors import MeilisearchError
 from core import keys
 from core.fastreads import FastReads
 from core.localcache import LocalCache
-from core.services import Services
+from core.purge import DataStore, register
+from core.services import CoreServices
 from feeds.definitions import PINNED, Feed, FeedParamError, FeedParams, card, encode_cursor, search_arguments
 from feeds.index import PRODUCTS_INDEX
 from feeds.writer import shop_filter
+from shopify.services import ShopifyServices
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ _settings: LocalCache[tuple[str, dict[str, Any]]] = LocalCache(4096, SETTINGS_FA
 _bodies: LocalCache[FeedBody] = LocalCache(LOCAL_BODIES, LOCAL_BODY_AGE)
 
 
-def shop_state(services: Services, shop: str) -> ShopState | None:
+def shop_state(services: ShopifyServices, shop: str) -> ShopState | None:
     """The shop's settings and versions, or None when it is not installed. One pipelined round trip (the
     settings stamp and the index version); the settings document itself is read only after it changed.
     While Redis is down, the settings this process last saw (up to an hour old) keep feeds answering."""
@@ -144,7 +146,7 @@ def plain(body: FeedBody) -> bytes:
     return body.json or gzip.decompress(body.gzip)
 
 
-def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedParams, state: ShopState) -> FeedBody:
+def render(services: CoreServices, shop: str, feed: Feed, arg: str, params: FeedParams, state: ShopState) -> FeedBody:
     settings = state.settings
     if state.index_version is None:  # Redis is down
         return _compute(services, shop, feed, arg, params, settings)
@@ -199,7 +201,7 @@ def render(services: Services, shop: str, feed: Feed, arg: str, params: FeedPara
                 pass
 
 
-def _compute(services: Services, shop: str, feed: Feed, arg: str, params: FeedParams,
+def _compute(services: CoreServices, shop: str, feed: Feed, arg: str, params: FeedParams,
              settings: dict[str, Any]) -> FeedBody:
     index = services.meili.index(PRODUCTS_INDEX)
     try:
@@ -287,21 +289,19 @@ __all__ = ["FeedBody", "FeedParamError", "FeedUnavailable", "ProductNotFound", "
 
 
 def _register() -> None:
-    from core.purge import DataStore, register
-
-    def shop_keys(ctx: Services, shop: str) -> list[str]:
+    def shop_keys(ctx: CoreServices, shop: str) -> list[str]:
         found = [keys.feeds_version(shop)] if ctx.redis.exists(keys.feeds_version(shop)) else []
         for pattern in (keys.feed_body(shop, "*"), keys.feed_last_good(shop, "*"), keys.feed_fill_lock(shop, "*")):
             found.extend(ctx.redis.scan_iter(match=pattern, count=1000))
         return found
 
-    def purge(ctx: Services, shop: str) -> int:
+    def purge(ctx: CoreServices, shop: str) -> int:
         _bodies.discard_prefix(shop)  # this process's copies (others' are unreachable: new install stamp)
         _settings.discard_prefix(shop)
         found = shop_keys(ctx, shop)
         return int(ctx.redis.delete(*found)) if found else 0
 
-    def inventory(ctx: Services, shop: str) -> dict[str, int]:
+    def inventory(ctx: CoreServices, shop: str) -> dict[str, int]:
         found = shop_keys(ctx, shop)
         return {f"{keys.PREFIX}:feeds:*:{shop}:*": len(found)} if found else {}
 

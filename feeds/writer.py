@@ -1,4 +1,8 @@
-"""Writes to the shared products index for one shop; every query is filtered on `shop`."""
+"""Writes to the shared products index for one shop; every query is filtered on `shop`.
+
+Also the deletion entries of everything a shop's index consists of: its documents in Meilisearch
+and its bookkeeping in Redis (sync job record, index state, webhook bookkeeping, sales counts).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import meilisearch
+from meilisearch.errors import MeilisearchApiError
 
+from core import keys
+from core.purge import DataStore, register
+from core.services import CoreServices
 from feeds.documents import document_uid
-from feeds.index import PRODUCTS_INDEX, wait
+from feeds.index import PRODUCTS_INDEX, IndexTaskFailed, wait
 
 _FIELDS = ["uid", "product_id", "available", "back_in_stock_at", "updated_at", "generation"]
 
@@ -76,14 +84,13 @@ class ShopIndex:
         return before
 
 
+# The shop's index bookkeeping in Redis (written by jobs.sync, jobs.catalogue and jobs.signals).
+_INDEX_KEYS = (keys.sync_record, keys.sync_lock, keys.index_state, keys.index_touched, keys.index_tombstones,
+               keys.index_pending, keys.sales_signals)
+
+
 def _register() -> None:
-    from meilisearch.errors import MeilisearchApiError
-
-    from core.purge import DataStore, register
-    from core.services import Services
-    from feeds.index import IndexTaskFailed
-
-    def purge(services: Services, shop: str) -> int:
+    def purge(services: CoreServices, shop: str) -> int:
         try:
             return ShopIndex(services.meili, shop).purge()
         except (MeilisearchApiError, IndexTaskFailed) as err:
@@ -91,7 +98,7 @@ def _register() -> None:
                 return 0
             raise
 
-    def inventory(services: Services, shop: str) -> dict[str, int]:
+    def inventory(services: CoreServices, shop: str) -> dict[str, int]:
         try:
             count = ShopIndex(services.meili, shop).count()
         except MeilisearchApiError:
@@ -100,6 +107,15 @@ def _register() -> None:
 
     register(DataStore("product-index", "products", "indexed products (public catalogue data) in Meilisearch",
                        purge, inventory))
+
+    def purge_records(services: CoreServices, shop: str) -> int:
+        return int(services.redis.delete(*(make(shop) for make in _INDEX_KEYS)))
+
+    def records_inventory(services: CoreServices, shop: str) -> dict[str, int]:
+        return {make(shop): 1 for make in _INDEX_KEYS if services.redis.exists(make(shop))}
+
+    register(DataStore("index-jobs", "products", "sync job record, index state, sales counts per product",
+                       purge_records, records_inventory))
 
 
 _register()

@@ -14,13 +14,13 @@ from typing import Any
 import redis
 
 from core import keys
-from core.services import Services
 from feeds.documents import is_listed, product_id
 from feeds.service import bump_index_version
 from feeds.writer import ShopIndex
 from jobs.context import services as default_services
 from jobs.queues import enqueue
 from jobs.sync import complete_variants, load_signals, read_record, write_products
+from runtime.services import Services
 from shopify import queries
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from core.services import Services, build_services
 from core.settings import load_settings
+from runtime.services import Services, build_services
 
 
 @lru_cache(maxsize=1)

@@ -15,9 +15,9 @@ from rq import Retry
 
 from chat.mailer import Email, MailError, build_mailer, default_sender
 from core import keys
-from core.services import Services
 from jobs.context import services
 from jobs.queues import enqueue
+from runtime.services import Services
 
 log = logging.getLogger(__name__)
 

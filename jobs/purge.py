@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from core.purge import purge_shop
 from jobs.context import services
+from runtime.data import purge_shop
 
 log = logging.getLogger(__name__)
 

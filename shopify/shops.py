@@ -16,9 +16,11 @@ import redis
 
 from core import keys
 from core.crypto import SecretBox
+from core.plans import Plan, Plans
+from core.purge import DataStore, register
+from core.services import CoreServices
 from shopify import shop_settings
 from shopify.oauth import TokenSet
-from shopify.plans import Plan, Plans
 
 STATUS_INSTALLED = "installed"
 STATUS_REAUTH = "reauth_required"
@@ -174,18 +176,6 @@ class ShopStore:
             deleted, _, _ = pipe.execute()
         return bool(deleted)
 
-    # --- purge registry hooks --------------------------------------------------------------------
-
-    def purge(self, shop: str) -> int:
-        """Everything this module holds for `shop` (the record; the uninstalled marker stays for sweeps)."""
-        removed = int(self.redis.delete(keys.shop(shop)))
-        removed += int(self.redis.srem(keys.SHOPS_INSTALLED, shop))
-        return removed
-
-    def inventory(self, shop: str) -> dict[str, int]:
-        key = keys.shop(shop)
-        return {key: 1} if self.redis.exists(key) else {}
-
     # --- helpers ---------------------------------------------------------------------------------
 
     def _token_fields(self, tokens: TokenSet) -> dict[str, str]:
@@ -216,15 +206,23 @@ class ShopStore:
 
 
 def _register() -> None:
-    from core.purge import DataStore, register
+    def purge(services: CoreServices, shop: str) -> int:
+        """Everything this module holds for `shop` (the record; the uninstalled marker stays for sweeps)."""
+        removed = int(services.redis.delete(keys.shop(shop)))
+        removed += int(services.redis.srem(keys.SHOPS_INSTALLED, shop))
+        return removed
+
+    def inventory(services: CoreServices, shop: str) -> dict[str, int]:
+        key = keys.shop(shop)
+        return {key: 1} if services.redis.exists(key) else {}
 
     register(
         DataStore(
             name="shop-record",
             category="settings",
             description="store configuration: settings, plan, scopes, encrypted access and refresh tokens",
-            purge=lambda services, shop: services.shops.purge(shop),
-            inventory=lambda services, shop: services.shops.inventory(shop),
+            purge=purge,
+            inventory=inventory,
         )
     )
 

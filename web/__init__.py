@@ -7,12 +7,19 @@ from collections.abc import Mapping
 from flask import Flask
 
 from core.logs import configure_logging
-from core.settings import Settings, load_settings
+from core.settings import Settings, load_settings, load_settings_or_exit
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
-    """Build the web app. `config` is Settings, an environment-like mapping (tests), or None (os.environ)."""
-    settings = config if isinstance(config, Settings) else load_settings(config)
+    """Build the web app. `config` is Settings, an environment-like mapping (tests), or None (os.environ).
+
+    None means a process is starting (gunicorn, `flask --app web lumi ...`): a bad configuration then ends
+    it with one `Configuration error: NAME: problem` line, like the worker and release processes.
+    """
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = load_settings(config) if config is not None else load_settings_or_exit()
     configure_logging(settings.log_level)
 
     app = Flask(__name__)

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from shopify.domains import valid_shop_domain
 from shopify.install import InstallError, embedded_app_url, exchange_session_token
 from shopify.session_tokens import SessionTokenError, decode_session_token
+from web.auth import after_install
 from web.errors import APIError
 from web.extensions import get_services
 
@@ -39,7 +40,7 @@ def app_page() -> Response | str:
     if record is None or record.needs_reauth or "token" not in record._encrypted:
         # Managed install (or lost tokens): trade this session token for an expiring offline token.
         try:
-            record = exchange_session_token(services, session.shop, id_token)
+            record = after_install(services, exchange_session_token(services, session.shop, id_token))
         except InstallError as err:
             raise APIError(err.status, err.code, err.message) from None
     response = Response(

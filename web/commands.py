@@ -8,7 +8,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from core.purge import inventory, purge_shop
+from runtime.data import inventory, purge_shop
 from shopify.domains import valid_shop_domain
 from web.extensions import get_services
 

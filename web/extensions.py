@@ -6,8 +6,8 @@ import meilisearch
 import redis
 from flask import Flask, current_app
 
-from core.services import Services, build_services
 from core.settings import Settings
+from runtime.services import Services, build_services
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -17,7 +17,6 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from core.localcache import LocalCache
-from core.services import Services
 from feeds.definitions import FeedParamError, parse_feed_path, parse_params
 from feeds.service import (
     FeedBody,
@@ -28,6 +27,7 @@ from feeds.service import (
     render,
     shop_state,
 )
+from runtime.services import Services
 from shopify.domains import valid_shop_domain
 from web.errors import APIError
 from web.extensions import get_services

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
-import redis
 from flask import Blueprint, Response, g, jsonify, request
 
 from core import keys
-from core.services import Services
 from jobs.queues import enqueue
+from runtime.services import Services
 from shopify.domains import valid_shop_domain
 from shopify.signatures import verify_webhook_hmac
+from shopify.webhook_log import log_delivery
 from web.errors import APIError
 from web.extensions import get_services
 
@@ -114,7 +113,7 @@ def receive() -> Response:
 def handle(services: Services, shop: str, topic: str, webhook_id: str, payload: dict[str, Any]) -> None:
     if topic == "app/uninstalled":
         services.shops.uninstall(shop)  # configuration and token gone before we answer
-    _log_delivery(services.redis, shop, topic, webhook_id)
+    log_delivery(services.redis, shop, topic, webhook_id)
     job = JOBS.get(topic)
     if job is None:
         log.info("webhook topic has no handler yet", extra={"topic": topic})
@@ -129,35 +128,8 @@ def _job_id(webhook_id: str) -> str:
     return "webhook-" + "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in webhook_id)
 
 
-def _log_delivery(client: redis.Redis, shop: str, topic: str, webhook_id: str) -> None:
-    key = keys.webhook_topic_log(shop)
-    entry = json.dumps({"topic": topic, "webhook_id": webhook_id, "received_at": time.time()})
-    with client.pipeline() as pipe:
-        pipe.lpush(key, entry)
-        pipe.ltrim(key, 0, keys.WEBHOOK_LOG_LENGTH - 1)
-        pipe.expire(key, keys.WEBHOOK_LOG_TTL)
-        pipe.execute()
-
-
 def _ack(status: str) -> Response:
     response = jsonify({"status": status})
     response.headers["Cache-Control"] = "no-store"
     return response
 
-
-def _register() -> None:
-    from core.purge import DataStore, register
-
-    def purge(services: Services, shop: str) -> int:
-        return int(services.redis.delete(keys.webhook_topic_log(shop)))
-
-    def inventory(services: Services, shop: str) -> dict[str, int]:
-        key = keys.webhook_topic_log(shop)
-        count = int(services.redis.llen(key))
-        return {key: count} if count else {}
-
-    register(DataStore("webhook-log", "operational", "recent webhook deliveries: topic, id, time (no payloads)",
-                       purge, inventory))
-
-
-_register()

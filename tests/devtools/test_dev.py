@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-import queue
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +16,7 @@ from cryptography.fernet import Fernet
 from devtools.dev import DEV_DEFAULTS, DEV_ONLY_FERNET_KEY, ChildExited, build_env
 from devtools.services import REPO_ROOT, LinePrinter, ServiceError, free_port
 from tests.devtools.fakes import FakeStack
-from tests.devtools.helpers import pid_alive, wait_gone
-
-# Variables a developer's shell might hold that would change what the stack does.
-LUMI_VARS = [
-    "REDIS_URL", "MEILI_URL", "MEILI_MASTER_KEY", "APP_URL", "PORT", "SHOPIFY_ADMIN_BASE_URL", "DEVSHOP_URL",
-    "SHOPIFY_API_KEY", "SHOPIFY_API_SECRET", "LUMI_ENCRYPTION_KEYS", "LUMI_ENV", "WEB_CONCURRENCY",
-]  # fmt: skip
-
+from tests.devtools.helpers import LUMI_VARS, Driven, dev_args, pid_alive, wait_gone
 
 # --- environment ------------------------------------------------------------------------------
 
@@ -141,77 +130,11 @@ def test_an_occupied_port_is_refused_before_anything_starts(stack: FakeStack) ->
 # --- `python -m devtools.dev` as a process ------------------------------------------------------
 
 
-class Driven:
-    """`python -m devtools.dev` (optionally with the fake stack) in a subprocess, its output collected."""
-
-    def __init__(self, args: list[str], env: dict[str, str], *, fake: bool = True) -> None:
-        module = "tests.devtools.fakes" if fake else "devtools.dev"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self.lines.append(line)
-            if text in line:
-                return
-        raise AssertionError(f"{text!r} not seen; output:\n" + "\n".join(self.lines))
-
-    def finish(self, timeout: float = 30) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        while not self._queue.empty():
-            line = self._queue.get()
-            if line is not None:
-                self.lines.append(line)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-
 @pytest.fixture
 def process_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in LUMI_VARS}
     env["PORT"] = str(free_port())
     return env
-
-
-def dev_args(tmp_path: Path) -> list[str]:
-    return ["--env-file", str(tmp_path / "no.env"), "--data-dir", str(tmp_path / "dev-data")]
 
 
 def test_check_mode_prints_readyz_and_leaves_nothing_running(process_env: dict[str, str], tmp_path: Path) -> None:

@@ -217,6 +217,32 @@ def test_stop_kills_the_whole_group_even_when_term_is_ignored(tmp_path: Path) ->
     assert wait_gone(child, 5), "the grandchild in the same process group is killed too"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sessions are read from /proc")
+def test_stop_also_kills_a_grandchild_that_left_the_group(tmp_path: Path) -> None:
+    # RQ's work horse calls setpgrp(): a group kill misses it, a session kill does not.
+    pids = tmp_path / "pids"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys, time
+        child = os.fork()
+        if child == 0:
+            os.setpgrp()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            time.sleep(60)
+            os._exit(0)
+        open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child}}")
+        time.sleep(60)
+        """
+    )
+    process = ManagedProcess("forker", [sys.executable, "-c", script], ready=pids.exists, stop_timeout=5)
+    process.start(timeout=15)
+    leader, child = (int(p) for p in pids.read_text().split())
+    assert os.getpgid(child) == child != os.getpgid(leader)
+    process.stop()
+    assert not pid_alive(leader)
+    assert wait_gone(child, 5), "the grandchild in a process group of its own is killed too"
+
+
 def test_servers_die_when_their_parent_is_killed() -> None:
     """A SIGKILLed test run (no chance to clean up) leaves no Redis or Meilisearch behind."""
     script = textwrap.dedent(

@@ -439,7 +439,7 @@ def test_one_shop_never_reads_another_shops_chat(chat_stack) -> None:  # type: i
 
 
 def test_customer_redact_and_shop_purge_delete_chat_data(chat_stack, redis_client) -> None:  # type: ignore[no-untyped-def]
-    from core.purge import purge_shop
+    from runtime.data import purge_shop
 
     stack = chat_stack()
     shopper = Shopper(stack)

@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from core import keys
-from core.purge import receipts
+from jobs.sync import read_record
+from runtime.data import receipts
 from shopify import queries
 from shopify.oauth import REQUIRED_SCOPES
 from shopify.shops import ShopStore
@@ -38,6 +39,8 @@ def test_install_stores_an_encrypted_expiring_token_and_lands_in_the_admin(
     assert data["shop"]["myshopifyDomain"] == DEMO_SHOP
     # The one-time state is gone.
     assert not list(redis_client.scan_iter(keys.oauth_state("*")))
+    # The first catalogue sync was requested by the web layer once the install was stored.
+    assert read_record(redis_client, DEMO_SHOP)["reason"] == "install"
 
 
 def test_embedded_app_page_exchanges_the_session_token_for_an_offline_token(stack: Stack) -> None:
@@ -52,6 +55,7 @@ def test_embedded_app_page_exchanges_the_session_token_for_an_offline_token(stac
     assert record.token_expires_at is not None
     assert stack.services.tokens.admin_client(OTHER_SHOP).execute(queries.SHOP_INFO)["shop"]["myshopifyDomain"] == (
         OTHER_SHOP)
+    assert read_record(stack.services.redis, OTHER_SHOP)["reason"] == "install"  # its first sync is queued
 
 
 def test_app_page_without_session_token_sends_the_merchant_to_install(stack: Stack) -> None:

@@ -9,8 +9,8 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from core import keys
-from core.purge import receipts
 from jobs.sweeps import FORGET_AFTER, schedule_next_sweep, sweep_uninstalled
+from runtime.data import receipts
 from tests.conftest import DEMO_SHOP, Stack
 
 

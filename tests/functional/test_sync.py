@@ -12,12 +12,12 @@ import meilisearch
 import redis
 
 from core import keys
-from core.purge import inventory, receipts
 from devshop.catalogue import LOCATION_ID
 from feeds.documents import document_uid, product_id
 from feeds.index import ensure_indexes
 from feeds.writer import ShopIndex
 from jobs.sync import read_record, request_sync
+from runtime.data import inventory, receipts
 from shopify import queries
 from shopify.admin import connection_nodes
 from tests.conftest import DEMO_SHOP, OTHER_SHOP, Stack

@@ -22,7 +22,7 @@ from rq import Queue
 from rq.job import Job
 
 from core import keys
-from core.purge import receipts
+from runtime.data import receipts
 from shopify.signatures import sign_webhook
 from tests.conftest import DEMO_SHOP, OTHER_SHOP, TEST_API_SECRET, Stack
 

@@ -1,5 +1,7 @@
 """Plans and their chat retention: the one place in code that says how long chat data lives.
 
+Plans are configuration (settings read their default retention from here), so they sit in core.
+
 Shopify Billing is out of scope for now: a shop's plan is the configured default unless the
 operator sets one for that shop (`flask --app web lumi set-plan SHOP PLAN`).
 """
