@@ -26,3 +26,9 @@ class ChatServices(ShopifyServices):
 
         return ModelClient(str(self.settings.openai_api_key), self.settings.openai_base_url,
                            self.settings.openai_model, timeout=self.settings.openai_timeout)
+
+    def close(self) -> None:
+        model = self.__dict__.get("model")  # built on first use only
+        if model is not None:
+            model.close()
+        super().close()

@@ -35,6 +35,11 @@ class CoreServices:
             meili=make_meili(settings),
         )
 
+    def close(self) -> None:
+        """Close the pooled Redis connections (a process exiting, a test's app torn down)."""
+        self.redis.close()
+        self.queue_redis.close()
+
     @cached_property
     def box(self) -> SecretBox:
         return SecretBox(self.settings.encryption_keys)

@@ -56,14 +56,15 @@ def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[st
     ctx.redis.srem(keys.index_pending(shop), pid)  # from here on, a new webhook queues a new refresh
     if not ctx.shops.is_installed(shop):
         return {"skipped": "not installed"}
-    client = ctx.tokens.admin_client(shop)
-    product = client.execute(queries.PRODUCT_BY_ID, {"id": f"gid://shopify/Product/{pid}"}).get("product")
+    with ctx.tokens.admin_client(shop) as client:
+        product = client.execute(queries.PRODUCT_BY_ID, {"id": f"gid://shopify/Product/{pid}"}).get("product")
+        if product is not None and is_listed(product):
+            complete_variants(client, [product])
     index = ShopIndex(ctx.meili, shop)
     if product is None or not is_listed(product):
         index.delete_products([pid])
         bump_index_version(ctx.redis, shop)
         return {"shop": shop, "product_id": pid, "action": "removed"}
-    complete_variants(client, [product])
     index.wait(write_products(ctx, index, shop, [product], _generation(ctx.redis, shop), load_signals(ctx.redis, shop)))
     bump_index_version(ctx.redis, shop)
     return {"shop": shop, "product_id": pid, "action": "indexed"}
@@ -82,9 +83,9 @@ def delete_product(shop: str, pid: int, ctx: Services | None = None) -> dict[str
 
 def inventory_changed(shop: str, inventory_item_id: int, ctx: Services | None = None) -> dict[str, Any]:
     ctx = ctx or default_services()
-    client = ctx.tokens.admin_client(shop)
-    item = client.execute(queries.INVENTORY_ITEM_PRODUCT,
-                          {"id": f"gid://shopify/InventoryItem/{inventory_item_id}"}).get("inventoryItem")
+    with ctx.tokens.admin_client(shop) as client:
+        item = client.execute(queries.INVENTORY_ITEM_PRODUCT,
+                              {"id": f"gid://shopify/InventoryItem/{inventory_item_id}"}).get("inventoryItem")
     variant = (item or {}).get("variant") or {}
     product = variant.get("product") or {}
     if not product.get("id"):

@@ -186,8 +186,7 @@ def full_sync(shop: str, ctx: Services | None = None, *, bulk_threshold: int | N
     record = read_record(ctx.redis, shop)
     if record.get("status") not in ACTIVE:
         return {"skipped": "no sync requested"}
-    with _sync_lock(ctx.redis, shop):
-        client = ctx.tokens.admin_client(shop)
+    with _sync_lock(ctx.redis, shop), ctx.tokens.admin_client(shop) as client:
         index = ShopIndex(ctx.meili, shop)
         generation = int(record["generation"])
         try:

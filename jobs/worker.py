@@ -11,6 +11,7 @@ import sys
 
 from redis.client import Pipeline
 from rq import Worker, worker_registration
+from rq.exceptions import StopRequested
 
 from core import keys
 from core.clients import make_queue_redis
@@ -44,6 +45,8 @@ class LumiWorker(Worker):
             # One worker looks at a time, at most every few seconds.
             if self.connection.set(keys.RESUME_CHECK_LOCK, self.name, nx=True, ex=keys.RESUME_CHECK_INTERVAL):
                 resume_abandoned(services())
+        except StopRequested:
+            raise  # RQ's SIGTERM handler raises it wherever the worker is: swallowing it would ignore the stop
         except Exception:  # noqa: BLE001 - a failed check must never stop the worker; it runs again soon
             log.exception("resume check failed")
 

@@ -31,3 +31,8 @@ class ShopifyServices(CoreServices):
     @cached_property
     def tokens(self) -> TokenManager:
         return TokenManager(self.shops, self.oauth, self.redis)
+
+    def close(self) -> None:
+        if "oauth" in self.__dict__:  # built on first use only
+            self.oauth.session.close()
+        super().close()

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from devtools.services import MeiliServer, RedisServer
@@ -23,9 +24,23 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20, interval: float
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-def test_healthz_is_up_without_any_backend(meili_server: MeiliServer) -> None:
+@pytest.fixture
+def make_app() -> Iterator[Callable[[dict[str, str]], Flask]]:
+    """create_app for tests that build their own environment; each app's clients are closed afterwards."""
+    apps: list[Flask] = []
+
+    def make(env: dict[str, str]) -> Flask:
+        apps.append(create_app(env))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        app.extensions["lumi.services"].close()
+
+
+def test_healthz_is_up_without_any_backend(meili_server: MeiliServer, make_app) -> None:  # type: ignore[no-untyped-def]
     # Liveness must not depend on Redis: point the app at a port where nothing listens.
-    app = create_app(make_env("redis://127.0.0.1:1/0", meili_server))
+    app = make_app(make_env("redis://127.0.0.1:1/0", meili_server))
     response = app.test_client().get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
@@ -52,12 +67,13 @@ def own_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
-def test_readyz_follows_redis_down_and_back(own_redis: RedisServer, meili_server: MeiliServer, start_worker) -> None:
+def test_readyz_follows_redis_down_and_back(own_redis: RedisServer, meili_server: MeiliServer, start_worker,
+                                            make_app) -> None:  # type: ignore[no-untyped-def]
     env = make_env(own_redis.url, meili_server)
-    app = create_app(env)
-    client = app.test_client()
+    client = make_app(env).test_client()
     worker = start_worker(env)
-    worker.wait_registered(redis.Redis.from_url(own_redis.url))
+    with redis.Redis.from_url(own_redis.url) as connection:
+        worker.wait_registered(connection)
 
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.get_json()
@@ -76,13 +92,14 @@ def test_readyz_follows_redis_down_and_back(own_redis: RedisServer, meili_server
     assert worker.proc.poll() is None, worker.output()
 
 
-def test_readyz_follows_meilisearch_down_and_back(redis_server: RedisServer, start_worker, redis_client) -> None:
+def test_readyz_follows_meilisearch_down_and_back(redis_server: RedisServer, start_worker, redis_client,
+                                                  make_app) -> None:  # type: ignore[no-untyped-def]
     meili = MeiliServer().start()
     try:
         env = make_env(redis_server.url, meili)
-        client = create_app(env).test_client()
+        client = make_app(env).test_client()
         worker = start_worker(env)
-        worker.wait_registered(redis.Redis.from_url(redis_server.url))
+        worker.wait_registered(redis_client)
         assert client.get("/readyz").status_code == 200
 
         meili.stop()
@@ -103,9 +120,10 @@ def test_readyz_reports_a_stale_worker_as_down(redis_server: RedisServer, client
 
     from core import keys
 
-    ghost = Worker(list(keys.QUEUES), connection=redis.Redis.from_url(redis_server.url), name="ghost")
-    ghost.register_birth()
-    ghost.connection.hset(ghost.key, "last_heartbeat", "2020-01-01T00:00:00.000000Z")
+    with redis.Redis.from_url(redis_server.url) as connection:
+        ghost = Worker(list(keys.QUEUES), connection=connection, name="ghost")
+        ghost.register_birth()
+        connection.hset(ghost.key, "last_heartbeat", "2020-01-01T00:00:00.000000Z")
     body = client.get("/readyz").get_json()
     assert body["components"]["worker"]["status"] == "down"
     assert "no worker heartbeat" in body["components"]["worker"]["reason"]
