@@ -70,8 +70,9 @@ def test_sigterm_is_waited_for_not_handled_and_stops_the_server(
 ) -> None:
     proc, port = start(name)
     started.append(proc)
+    # The port is bound before the serving thread starts: wait for the thread, not for the port.
+    assert wait_until(lambda: len(signal_masks(proc.pid)) > 1, 20, 0.02), "the server runs in a thread of its own"
     masks = signal_masks(proc.pid)
-    assert len(masks) > 1, "the server runs in a thread of its own"
     # No Python handler that could interrupt code holding a lock: none is installed for SIGTERM, the
     # server's threads block it, and the main thread waits for it in sigwait (which unblocks it there).
     assert not masks[proc.pid][0] & SIGTERM_BIT, f"a SIGTERM handler is installed: {masks}"

@@ -64,6 +64,10 @@ def chat_stack(env: dict[str, str], mailbox: MailboxServer, start_worker, reques
         return stack
 
     yield make
+    # Workers first: the install's catalogue sync may still be running, and against a stopped devshop it
+    # would retry until the worker's warm shutdown gives up on it.
+    for worker in start_worker.started:
+        worker.stop()
     for stack in stacks:
         stack.stop()
 
