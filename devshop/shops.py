@@ -12,6 +12,7 @@ from typing import Any
 
 from devshop.catalogue import EPOCH, Catalogue
 from devshop.cost import LeakyBucket, plan_bucket
+from devshop.markets import Market, default_markets
 from devshop.orders import OrderBook
 
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
@@ -75,11 +76,20 @@ class Shop:
         anchor = _anchor(spec.get("orders_anchor")) if self.orders_recent else None
         self.orders = OrderBook(self.seed, orders, self.catalogue, self.currency, domain,
                                 recent=self.orders_recent, anchor=anchor)
+        self.markets: tuple[Market, ...] = default_markets(self.currency, self._first_listed_product_id())
         maximum, rate = bucket if bucket else plan_bucket(self.plan)
         self.bucket = LeakyBucket(maximum, rate, clock)
         self.stats = Stats()
         self.inventory_groups = 0  # InventoryAdjustmentGroup ids
         self.lock = threading.Lock()
+
+    def _first_listed_product_id(self) -> int | None:
+        """The product that gets a fixed price in the shop's second market (devshop.markets)."""
+        for index in range(min(self.catalogue.live_count(), 200)):
+            core = self.catalogue.core(index)
+            if core is not None and core.status == "ACTIVE" and core.published_at is not None:
+                return core.id
+        return None
 
     @property
     def plan_display_name(self) -> str:
@@ -100,6 +110,7 @@ class Shop:
             "orders_recent": self.orders_recent,
             "orders_anchor": self.orders.anchor.strftime("%Y-%m-%dT%H:%M:%SZ") if self.orders.anchor else None,
             "timezone": self.timezone, "throttle": self.bucket.status(),
+            "markets": [market.describe() for market in self.markets],
         }
 
 

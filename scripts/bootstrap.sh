@@ -204,11 +204,21 @@ nginx_version="$("$nginx_bin" -v 2>&1 | sed -n 's|.*nginx/\([0-9][0-9.]*\).*|\1|
 [ -n "$nginx_version" ] || die "could not read nginx's version" "run: ${nginx_bin} -v"
 ok "nginx ${nginx_version} at ${nginx_bin} (${nginx_how})"
 
-# --- Later issues: browser tests ----------------------------------------------------------
-# Add here, in the same check-then-install style (do not install them before they are needed):
-#   * Debian `chromium` (+ `chromium-driver`) via apt_install, and playwright for Python
-#     driving /usr/bin/chromium (never `playwright install`: it downloads its own browser).
-# --------------------------------------------------------------------------------------------
+# --- Chromium (browser tests: Playwright for Python drives the system's Chromium) -----------
+# Never `playwright install`: it downloads its own browser from a host this machine cannot reach.
+chromium_bin="$(command -v chromium 2>/dev/null || true)"
+if [ -n "$chromium_bin" ]; then
+    chromium_how="already installed"
+else
+    info "chromium not found: installing Debian's chromium (apt-get, about 250 MB)…"
+    apt_install chromium
+    chromium_bin="$(command -v chromium 2>/dev/null || true)"
+    [ -n "$chromium_bin" ] || die "chromium still not found after installing it" "check: dpkg -L chromium | grep bin/"
+    chromium_how="installed"
+fi
+chromium_version="$("$chromium_bin" --version 2>/dev/null | sed -n 's/^Chromium \([0-9][0-9.]*\).*/\1/p')"
+[ -n "$chromium_version" ] || die "could not read chromium's version" "run: ${chromium_bin} --version"
+ok "chromium ${chromium_version} at ${chromium_bin} (${chromium_how})"
 
 elapsed_ms=$(( ($(date +%s%N) - started_at) / 1000000 ))
 ok "bootstrap done in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)))s (${REPO_ROOT})"
