@@ -48,9 +48,12 @@ class FeedCounter:
 
 
 @pytest.fixture
-def real_stack(env: dict[str, str], meili_client: meilisearch.Client, start_worker: Any) -> Iterator[Stack]:
+def real_stack(env: dict[str, str], meili_client: meilisearch.Client, start_worker: Any,
+               request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The stack with the short feed cache above, or the cache settings a test passes (indirect parametrize)."""
     ensure_indexes(meili_client)
-    stack = Stack({**env, **SHORT_FEED_CACHE}, {"SHOPS": {DEMO_SHOP: {"products": 30, "seed": 1}}})
+    cache = getattr(request, "param", SHORT_FEED_CACHE)
+    stack = Stack({**env, **cache}, {"SHOPS": {DEMO_SHOP: {"products": 30, "seed": 1}}})
     try:
         start_worker(stack.env)
         stack.install()  # queues the first sync
@@ -92,6 +95,8 @@ def test_the_real_feed_endpoint_is_cached_revalidated_with_its_etag_and_never_le
         assert len(counter.seen) == 2
 
 
+# A minute of freshness: this test is about the cache key, not expiry (with s-maxage=1 a slow machine saw STALE).
+@pytest.mark.parametrize("real_stack", [{**SHORT_FEED_CACHE, "LUMI_FEED_S_MAXAGE": "60"}], indirect=True)
 def test_proxied_requests_share_one_edge_entry_whatever_their_signature(real_stack: Stack, tmp_path: Path) -> None:
     import time as _time
     from urllib.parse import urlencode
@@ -103,10 +108,12 @@ def test_proxied_requests_share_one_edge_entry_whatever_their_signature(real_sta
     upstream = real_stack.url.removeprefix("http://")
     path = "/proxy/feeds/best-sellers"
     with EdgeServer(upstream=upstream, workdir=tmp_path / "edge", log_path=tmp_path / "edge.log") as edge:
-        first = fetch(edge.port, f"{path}?{urlencode(signed(customer='', extra=[('limit', '4')]))}")
+        now = int(_time.time())
+        first = fetch(edge.port, f"{path}?{urlencode(signed(customer='', timestamp=now - 1, extra=[('limit', '4')]))}")
         assert (first.status, first.cache) == (200, "MISS"), first.raw[:300]
-        _time.sleep(1.1)  # a new timestamp, so a new signature
-        second = fetch(edge.port, f"{path}?{urlencode(signed(customer='7700000424242', extra=[('limit', '4')]))}")
+        # Another shopper, another timestamp, so another signature: the same entry.
+        another = signed(customer="7700000424242", timestamp=now, extra=[("limit", "4")])
+        second = fetch(edge.port, f"{path}?{urlencode(another)}")
         assert (second.status, second.cache, second.body) == (200, "HIT", first.body)
         assert counter.statuses() == [200]  # the second shopper never reached the app
         other = fetch(edge.port, f"{path}?{urlencode(signed(customer='', extra=[('limit', '5')]))}")
