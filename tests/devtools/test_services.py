@@ -204,15 +204,19 @@ def test_stop_kills_the_whole_group_even_when_term_is_ignored(tmp_path: Path) ->
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         child = subprocess.Popen([sys.executable, "-c", "import signal, time; "
                                   "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"])
-        open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
+        open({str(pids)!r} + ".tmp", "w").write(f"{{os.getpid()}} {{child.pid}}")
+        os.rename({str(pids)!r} + ".tmp", {str(pids)!r})  # whole, once the name exists
         print("ready", flush=True)
         time.sleep(60)
         """
     )
     process = ManagedProcess("stubborn", [sys.executable, "-c", script], ready=pids.exists, stop_timeout=0.5)
     process.start(timeout=15)
-    leader, child = (int(p) for p in pids.read_text().split())
-    assert process.stop() == -signal.SIGKILL
+    try:
+        leader, child = (int(p) for p in pids.read_text().split())
+    finally:
+        stopped = process.stop()
+    assert stopped == -signal.SIGKILL
     assert not pid_alive(leader)
     assert wait_gone(child, 5), "the grandchild in the same process group is killed too"
 
@@ -230,15 +234,19 @@ def test_stop_also_kills_a_grandchild_that_left_the_group(tmp_path: Path) -> Non
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             time.sleep(60)
             os._exit(0)
-        open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child}}")
+        # Written whole, then renamed: the test reads it as soon as the name exists.
+        open({str(pids)!r} + ".tmp", "w").write(f"{{os.getpid()}} {{child}}")
+        os.rename({str(pids)!r} + ".tmp", {str(pids)!r})
         time.sleep(60)
         """
     )
     process = ManagedProcess("forker", [sys.executable, "-c", script], ready=pids.exists, stop_timeout=5)
     process.start(timeout=15)
-    leader, child = (int(p) for p in pids.read_text().split())
-    assert os.getpgid(child) == child != os.getpgid(leader)
-    process.stop()
+    try:
+        leader, child = (int(p) for p in pids.read_text().split())
+        assert os.getpgid(child) == child != os.getpgid(leader)
+    finally:
+        process.stop()
     assert not pid_alive(leader)
     assert wait_gone(child, 5), "the grandchild in a process group of its own is killed too"
 

@@ -59,7 +59,11 @@ def signal_masks(pid: int) -> dict[int, tuple[int, int]]:
     """Thread id → (caught, blocked) signal masks, for every thread of pid (/proc/<pid>/task/*/status)."""
     masks = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        fields = dict(line.split(":\t", 1) for line in (task / "status").read_text().splitlines() if ":\t" in line)
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # a short-lived thread (a request handler) ended meanwhile
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
         masks[int(task.name)] = (int(fields["SigCgt"], 16), int(fields["SigBlk"], 16))
     return masks
 
