@@ -26,6 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--orders-recent", action="store_true",
                         help="date orders over the 60 days before start-up, with best sellers and trending products "
                              "(default: a fixed past span, products picked uniformly)")
+    parser.add_argument("--currency", default="EUR", type=str.upper,
+                        help="the shop's base currency (its primary market's); a second market has another one")
     parser.add_argument("--plan", default="standard", choices=("standard", "advanced", "plus", "enterprise"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--token-ttl", type=int, default=3600)
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         "WEBHOOK_TIMEOUT": args.webhook_timeout, "WEBHOOK_RETRY_SCHEDULE": args.webhook_retry_schedule,
         "BULK_DELAY": args.bulk_delay, "BULK_DIR": args.bulk_dir,
         "SHOPS": {args.shop: {"products": args.products, "orders": args.orders, "seed": args.seed,
-                              "plan": args.plan, "orders_recent": args.orders_recent}},
+                              "plan": args.plan, "orders_recent": args.orders_recent,
+                              "currency": args.currency}},
     })
     server = make_server(args.host, args.port, app, threaded=True)
     # serve_forever runs in a thread so the main thread can call shutdown() when signalled.

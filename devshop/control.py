@@ -1,4 +1,5 @@
-"""The /_devshop control API (not part of Shopify): shops, tokens, throttle, faults, stats, webhooks, bulk, app."""
+"""The /_devshop control API (not part of Shopify): shops, tokens, throttle, faults, stats, webhooks, bulk, app,
+storefront and markets."""
 
 from __future__ import annotations
 
@@ -192,6 +193,42 @@ def webhook_log(domain: str) -> Response:
     """Every delivery attempt to the app, oldest first; ?topic= and ?webhook_id= filter it."""
     return DevShopState.json({"deliveries": get_state().webhooks.deliveries(
         domain.lower(), topic=request.args.get("topic") or None, webhook_id=request.args.get("webhook_id") or None)})
+
+
+@bp.route("/shops/<domain>/storefront", methods=["GET", "PUT", "DELETE"])
+def storefront_settings(domain: str) -> Response:
+    """The shop's storefront: which app blocks each template shows (PUT replaces the templates it names, DELETE
+    restores the defaults), the extension's blocks and their setting defaults, and the pages worth opening."""
+    from devshop.storefront import StorefrontError
+
+    state = get_state()
+    shop = _shop(state, domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    if request.method == "PUT":
+        try:
+            state.storefront.configure(shop, _body())
+        except StorefrontError as err:
+            return _error(str(err))
+    elif request.method == "DELETE":
+        shop.storefront = {}
+    return DevShopState.json(state.storefront.describe(shop))
+
+
+@bp.get("/shops/<domain>/markets")
+def markets(domain: str) -> Response:
+    """The shop's markets; ?country=XX adds the market a shopper there buys in, &handle=H that product's prices in
+    it (what its storefront pages and contextualPricing show)."""
+    from devshop.storefront_objects import market_report
+
+    shop = _shop(get_state(), domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    try:
+        report = market_report(shop, request.args.get("country") or None, request.args.get("handle") or None)
+    except LookupError as err:
+        return _error(str(err), 404)
+    return DevShopState.json(report)
 
 
 @bp.get("/app")

@@ -34,6 +34,7 @@ from devshop.catalogue import (
     rng_for,
 )
 from devshop.errors import access_denied, user_error
+from devshop.markets import Market, market_for_country, market_price
 from devshop.orders import Fulfillment, LineItem, Order, OrderBook
 from devshop.paging import Page, PageError, Segment, list_segment, paginate
 from devshop.shops import Shop
@@ -513,6 +514,14 @@ class VariantNode:
     def displayName(self) -> str:
         return f"{self.product_record.title} - {self.variant.title}"
 
+    def contextualPricing(self, info: GraphQLResolveInfo, context: dict[str, Any]) -> dict[str, Any]:
+        """The price a buyer in `context.country` pays: their market's (devshop.markets), as the storefront shows it."""
+        market = market_for_country(self.ctx.shop.markets, context.get("country"))
+        price, compare = market_price(market, self.product_record.id, self.variant.price,
+                                      self.variant.compare_at_price)
+        return {"price": market_money(market, price),
+                "compareAtPrice": None if compare is None else market_money(market, compare)}
+
     @property
     def selectedOptions(self) -> list[dict[str, str]]:
         return [{"name": n, "value": v} for n, v in self.variant.options]
@@ -535,6 +544,49 @@ class VariantNode:
     @property
     def inventoryItem(self) -> InventoryItemNode:
         return InventoryItemNode(self.ctx, self.variant, self.product_record)
+
+
+def market_money(market: Market, amount: Decimal) -> dict[str, str]:
+    return {"amount": money(amount, market.currency), "currencyCode": market.currency}
+
+
+def currency_setting(code: str) -> dict[str, Any]:
+    from babel.numbers import get_currency_name
+
+    return {"currencyCode": code, "currencyName": get_currency_name(code, locale="en"), "enabled": True,
+            "rateUpdatedAt": None}
+
+
+def country_name(code: str) -> str:
+    from babel import Locale
+
+    return str(Locale("en").territories.get(code, code))
+
+
+class MarketNode:
+    __typename = "Market"
+
+    def __init__(self, ctx: Ctx, market: Market) -> None:
+        self.ctx, self.market = ctx, market
+
+    id = property(lambda self: gid("Market", self.market.id))
+    handle = property(lambda self: self.market.handle)
+    name = property(lambda self: self.market.name)
+    primary = property(lambda self: self.market.primary)
+    enabled = True
+
+    @property
+    def currencySettings(self) -> dict[str, Any]:
+        # Every country of a devshop market pays in the market's currency (no local currencies).
+        return {"baseCurrency": currency_setting(self.market.currency), "localCurrencies": False}
+
+    def regions(self, info: GraphQLResolveInfo, **kw: Any) -> dict[str, Any]:
+        market = self.market
+        countries = [{"__typename": "MarketRegionCountry", "id": gid("MarketRegionCountry", market.id * 1000 + n),
+                      "code": code, "name": country_name(code), "currency": currency_setting(market.currency),
+                      "position": n} for n, code in enumerate(market.countries, start=1)]
+        return list_connection(self.ctx, info, countries, lambda c: (c["position"], c["position"]), lambda c: c, kw,
+                               "POSITION")
 
 
 class InventoryItemNode:
@@ -987,6 +1039,12 @@ class QueryRoot:
         number = parse_gid(id, "Order")
         index = self.ctx.shop.orders.index_of(number) if number else None
         return OrderNode(self.ctx, self.ctx.shop.orders.get(index)) if index else None
+
+    # markets
+    def markets(self, info: GraphQLResolveInfo, **kw: Any) -> dict[str, Any]:
+        self.ctx.require("markets", "read_markets")
+        return list_connection(self.ctx, info, list(self.ctx.shop.markets), lambda m: (m.id, m.id),
+                               lambda m: MarketNode(self.ctx, m), kw, "ID")
 
     # misc
     def shop(self, info: GraphQLResolveInfo) -> dict[str, Any]:

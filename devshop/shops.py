@@ -77,6 +77,9 @@ class Shop:
         self.orders = OrderBook(self.seed, orders, self.catalogue, self.currency, domain,
                                 recent=self.orders_recent, anchor=anchor)
         self.markets: tuple[Market, ...] = default_markets(self.currency, self._first_listed_product_id())
+        # App blocks per storefront template ("index", "product", "collection", "embeds"), set through the control
+        # API; a template not in it shows devshop.storefront.DEFAULT_BLOCKS.
+        self.storefront: dict[str, list[dict[str, Any]]] = {}
         maximum, rate = bucket if bucket else plan_bucket(self.plan)
         self.bucket = LeakyBucket(maximum, rate, clock)
         self.stats = Stats()

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "BULK_DELAY": 0.0,  # seconds a bulk export sleeps per 1,000 objects written (to watch RUNNING in tests)
     "BULK_DIR": None,  # where bulk result files go; None: a temporary directory removed when devshop stops
     "BULK_KEEP": 3,  # finished bulk operations per shop whose files are kept; older ones become EXPIRED
+    "STOREFRONT_THEME_DIR": None,  # the storefront's theme; None: devshop/theme
+    # The theme app extension whose blocks the storefront renders; None: the repo's extensions/lumi-storefront.
+    "STOREFRONT_EXTENSION_DIR": None,
 }
 
 
@@ -45,6 +48,7 @@ class DevShopState:
         from devshop.bulk import BulkOperations
         from devshop.oauth import AUTHORIZE_MODES, DEFAULT_APP_SCOPES, PendingApprovals, TokenStore
         from devshop.proxy import AppProxy
+        from devshop.storefront import Storefront
         from devshop.webhooks import DEFAULT_RETRY_SCHEDULE, AppToml, WebhookDispatcher
 
         settings = {**DEFAULTS, **dict(config)}
@@ -79,6 +83,7 @@ class DevShopState:
         self.webhooks = WebhookDispatcher(self.api_secret, self.app_url, self.toml, api_version,
                                           timeout=float(settings["WEBHOOK_TIMEOUT"]),
                                           retry_schedule=DEFAULT_RETRY_SCHEDULE if schedule is None else schedule)
+        self.storefront = Storefront(settings["STOREFRONT_THEME_DIR"], settings["STOREFRONT_EXTENSION_DIR"])
         self.bulk = BulkOperations(self.faults, self._bulk_finished, delay=float(settings["BULK_DELAY"]),
                                    directory=settings["BULK_DIR"], keep=int(settings["BULK_KEEP"]))
 

@@ -182,5 +182,27 @@ class DevShopControl:
         """The admin page that loads the app in its iframe (what OAuth's callback redirects to)."""
         return f"{self.url}/shops/{shop}/admin/apps/{self.app()['api_key']}"
 
+    def storefront(self, shop: str) -> dict[str, Any]:
+        """The shop's storefront: app blocks per template, the extension's blocks, `pages` (home, product, collection
+        paths) and `demo_product`."""
+        return self._call("GET", f"/shops/{shop}/storefront")
+
+    def set_storefront(self, shop: str, **templates: list[dict[str, Any]]) -> dict[str, Any]:
+        """Replace the app blocks of the templates given, e.g. set_storefront(shop, product=[{"type": "product-feed",
+        "settings": {"feed": "on-sale", "layout": "scroller"}}], index=[]); `embeds=[...]` for app embeds."""
+        return self._call("PUT", f"/shops/{shop}/storefront", templates)
+
+    def reset_storefront(self, shop: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/shops/{shop}/storefront")
+
+    def markets(self, shop: str, country: str | None = None, handle: str | None = None) -> dict[str, Any]:
+        """The shop's markets; with country (and handle) the market there (and that product's prices in it)."""
+        params = {k: v for k, v in (("country", country), ("handle", handle)) if v}
+        return self._call("GET", f"/shops/{shop}/markets", params=params)
+
+    def storefront_url(self, shop: str, path: str = "") -> str:
+        """A storefront page: storefront_url(shop) is the home page, storefront_url(shop, "products/<handle>")."""
+        return f"{self.url}/shops/{shop}/{path.lstrip('/')}"
+
     def uninstall(self, shop: str) -> dict[str, Any]:
         return self._call("POST", f"/shops/{shop}/uninstall")

@@ -377,6 +377,7 @@ class DevStack:
         if not _is_set(env, "SHOPIFY_ADMIN_BASE_URL"):
             env["SHOPIFY_ADMIN_BASE_URL"] = f"{devshop_url}/shops/{{shop}}"
         self.urls["devshop"] = devshop_url + "/"
+        self.find_storefront_pages(devshop_url)
 
         self.start_chat_stand_ins()
 
@@ -391,6 +392,20 @@ class DevStack:
 
         for name, argv in (("web", self.web_argv()), ("worker", self.worker_argv())):
             self._start(ManagedProcess(name, argv, env=env, cwd=REPO_ROOT, printer=self.printer))
+
+    def find_storefront_pages(self, devshop_url: str) -> None:
+        """The demo shop's storefront in devshop: its home page (two feed blocks) and a product page with the feed
+        block whose product has many similar ones (devshop picks it; without an answer only the home page shows)."""
+        self.urls["storefront home"] = f"{devshop_url}/shops/{DEMO_SHOP}/"
+        answer = http_get(f"{devshop_url}/_devshop/shops/{DEMO_SHOP}/storefront", timeout=10.0)
+        try:
+            product = json.loads(answer[1])["pages"]["product"] if answer and answer[0] == 200 else None
+        except (ValueError, KeyError, TypeError):
+            product = None
+        if product:
+            self.urls["storefront page"] = devshop_url + product
+        else:
+            self.say(f"! devshop named no storefront product page ({answer[0] if answer else 'no answer'})")
 
     def start_chat_stand_ins(self) -> None:
         """A local SMTP mailbox (escalation emails are printed here) unless SMTP_URL is set, and the stand-in
@@ -478,6 +493,8 @@ class DevStack:
             "--api-key", env["SHOPIFY_API_KEY"],
             "--api-secret", env["SHOPIFY_API_SECRET"],
             "--shop", DEMO_SHOP,
+            # The demo shop sells in dollars (its other market, Europe, in euros: ?country=FR on its storefront).
+            "--currency", "USD",
             # The merchant's approval page in a browser; after_ready presses its Install button itself.
             "--authorize-mode", "page",
             # Orders over the last 60 days with best sellers and trending products, so the sales feeds have content.
@@ -622,6 +639,8 @@ class DevStack:
         admin = admin_app_url(self.env)
         rows += [
             ("devshop", self.urls.get("devshop", "-")),
+            *([("storefront page", self.urls["storefront page"])] if "storefront page" in self.urls else []),
+            *([("storefront home", self.urls["storefront home"])] if "storefront home" in self.urls else []),
             ("chat", f"{self.urls.get('model', 'rule responder (LUMI_DEV_MODEL=1: stand-in model)')}"),
             *([("mailbox", self.urls["mailbox"])] if "mailbox" in self.urls else []),
             *([("shop admin", admin)] if admin else []),
@@ -629,7 +648,8 @@ class DevStack:
             ("redis", self.env["REDIS_URL"]),
         ]
         label = max(12, *(len(k) for k, _ in rows))
-        lines = ["Lumi is running"] + [f"  {k:<{label}} {v}" for k, v in rows] + ["Ctrl-C stops everything."]
+        # One URL per line, `label  URL`: at least two spaces after the longest label, so scripts can split them.
+        lines = ["Lumi is running"] + [f"  {k:<{label}}  {v}" for k, v in rows] + ["Ctrl-C stops everything."]
         width = max(len(line) for line in lines)
         top, bottom = "┌" + "─" * (width + 2) + "┐", "└" + "─" * (width + 2) + "┘"
         return "\n".join([top, *(f"│ {line.ljust(width)} │" for line in lines), bottom])

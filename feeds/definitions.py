@@ -9,14 +9,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency
+
+from feeds.markets import BASE, Zone
 from feeds.writer import shop_filter
 
 MAX_LIMIT = 50
 MAX_OFFSET = 1000  # deep pages are not what a product row needs (and stay under maxTotalHits)
+DEFAULT_LOCALE = "en"
+COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+LOCALE_SHAPE = re.compile(r"^[A-Za-z]{2,8}(?:[_-][A-Za-z0-9]{1,8}){0,3}$")
+BASE_ZONE = Zone(BASE, None)  # the shop's own prices, in the currency each document carries
 
 
 class FeedParamError(ValueError):
@@ -37,10 +48,15 @@ class FeedParams:
     q: str | None = None
     order: str | None = None
     extra: tuple[tuple[str, str], ...] = ()
+    country: str | None = None  # the shopper's country (upper case); None: the shop's own prices
+    locale: str = DEFAULT_LOCALE  # a locale Babel knows, for formatted prices
+    # The pricing zone the country resolves to (feeds.markets), set by the service before the query is built.
+    # Not part of the cache key: it follows from the country and the index version, which both are.
+    zone: str = BASE
 
     def cache_key(self) -> str:
         return json.dumps([self.limit, self.offset, self.exclude, self.available_only, self.min_price, self.max_price,
-                           self.q, self.order, self.extra], separators=(",", ":"))
+                           self.q, self.order, self.extra, self.country, self.locale], separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -76,8 +92,9 @@ FEEDS: dict[str, Feed] = {
         lambda p, arg: Search(filters=["units_7d > 0"], sort=["trend_score:desc", "units_7d:desc"]),
     ),
     "on-sale": Feed(
-        "on-sale", "Products whose compare-at price is above their price; `order=discount` (default) or `newest`.",
-        lambda p, arg: Search(filters=["on_sale = true"],
+        "on-sale", "Products whose card variant's compare-at price is above its price, at the shopper's market's "
+        "prices; `order=discount` (default) or `newest`.",
+        lambda p, arg: Search(filters=["on_sale = true" if p.zone == BASE else f"sale_zones = {_quote(p.zone)}"],
                               sort=["published_at:desc"] if p.order == "newest" else ["discount_pct:desc",
                                                                                      "published_at:desc"]),
         orders=("discount", "newest"),
@@ -154,7 +171,8 @@ def _cursor(value: str) -> int:
     return offset
 
 
-KNOWN = {"limit", "cursor", "page", "exclude", "available", "min_price", "max_price", "q", "order"}
+KNOWN = {"limit", "cursor", "page", "exclude", "available", "min_price", "max_price", "q", "order", "country",
+         "locale"}
 # Added by Shopify's app proxy (signed) or by caches; never feed parameters.
 IGNORED = {"shop", "signature", "timestamp", "path_prefix", "logged_in_customer_id", "_"}
 
@@ -200,9 +218,25 @@ def parse_params(feed: Feed, args: Mapping[str, str], default_limit: int) -> Fee
     if order is not None and order not in feed.orders:
         raise FeedParamError("order", f"must be one of {', '.join(feed.orders)}" if feed.orders
                              else "is not a parameter of this feed")
+    country = args.get("country") or None  # an empty value names no country
+    if country is not None and not COUNTRY.match(country):
+        raise FeedParamError("country", "must be a two-letter country code (ISO 3166-1 alpha-2), e.g. FR")
     return FeedParams(limit=limit, offset=offset, exclude=tuple(sorted(set(exclude))),
                       available_only=_bool("available", args["available"]) if "available" in args else False,
-                      min_price=min_price, max_price=max_price, q=q.strip() if q else None, order=order)
+                      min_price=min_price, max_price=max_price, q=q.strip() if q else None, order=order,
+                      country=country.upper() if country else None, locale=normalize_locale(args.get("locale")))
+
+
+@lru_cache(maxsize=512)
+def normalize_locale(value: str | None) -> str:
+    """A locale Babel knows (`fr`, `fr-CA` → `fr_CA`), or `en` for anything it does not know: a formatting
+    preference is never worth an error."""
+    if not value or not LOCALE_SHAPE.match(value):
+        return DEFAULT_LOCALE
+    try:
+        return str(Locale.parse(value.replace("-", "_")))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return DEFAULT_LOCALE
 
 
 def search_arguments(feed: Feed, arg: str, params: FeedParams, shop: str, settings: Mapping[str, Any],
@@ -232,21 +266,56 @@ def search_arguments(feed: Feed, arg: str, params: FeedParams, shop: str, settin
     return search.q, options
 
 
-CARD_FIELDS = ["product_id", "handle", "title", "vendor", "price_min_text", "compare_at_min_text", "currency",
-               "available", "image", "product_type", "tags", "collections", "price_min"]
+CARD_FIELDS = ["product_id", "handle", "title", "vendor", "currency", "available", "image", "product_type", "tags",
+               "collections", "price_min", "price_min_text", "price_max_text", "card_price", "card_compare_at_price",
+               "price_varies", "prices"]
 
 
-def card(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """What a product card needs, nothing more."""
+@lru_cache(maxsize=4096)
+def format_money(amount: str | None, currency: str | None, locale: str) -> str | None:
+    """`amount` in `currency` the way `locale` writes it (CLDR, through Babel): 18.95 EUR in fr → "18,95 €"."""
+    if amount is None or not currency:
+        return None
+    try:
+        return format_currency(Decimal(amount), currency, locale=locale)
+    except (InvalidOperation, ValueError, UnknownLocaleError):
+        return None
+
+
+def card(doc: Mapping[str, Any], zone: Zone | None = BASE_ZONE, locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
+    """What a product card needs, nothing more, priced for `zone` (None: a country was named but the shop's
+    markets are unknown, so no price can be trusted). Price and compare-at price always come from one variant,
+    the card's (feeds.documents); a price that is not known for the zone is null, never another currency's."""
+    price: str | None = None
+    compare: str | None = None
+    varies = False
+    currency: str | None = None
+    if zone is not None and zone.key == BASE:
+        currency = doc.get("currency")
+        if "card_price" in doc:
+            price, compare = doc.get("card_price"), doc.get("card_compare_at_price")
+            varies = bool(doc.get("price_varies"))
+        else:  # indexed before cards had a variant of their own: the lowest price, without a compare-at price
+            price = doc.get("price_min_text")
+            varies = doc.get("price_max_text") not in (None, price)
+    elif zone is not None:
+        currency = zone.currency
+        entry = (doc.get("prices") or {}).get(zone.key)
+        if entry and entry.get("currency") == zone.currency:
+            price, compare = entry.get("price"), entry.get("compare_at_price")
+            varies = bool(entry.get("price_varies"))
     return {
         "id": str(doc["product_id"]),
         "handle": doc["handle"],
         "url": f"/products/{doc['handle']}",
         "title": doc["title"],
         "vendor": doc.get("vendor") or "",
-        "price": doc.get("price_min_text"),
-        "compare_at_price": doc.get("compare_at_min_text"),
-        "currency": doc.get("currency"),
+        "price": price,
+        "compare_at_price": compare,
+        "currency": currency,
+        "price_formatted": format_money(price, currency, locale),
+        "compare_at_price_formatted": format_money(compare, currency, locale),
+        "price_varies": varies if price is not None else False,
         "available": bool(doc.get("available")),
         "image": doc.get("image"),
     }

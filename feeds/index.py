@@ -27,6 +27,7 @@ PRODUCTS_SETTINGS: dict[str, Any] = {
         "product_id",
         "available",
         "on_sale",
+        "sale_zones",  # the market pricing zones where the card variant is discounted (the on-sale feed per market)
         "vendor",
         "product_type",
         "tags",

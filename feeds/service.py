@@ -6,6 +6,10 @@ compressed with a strong ETag; one request fills a missing entry while the other
 good body per (feed, parameters) is kept for a day and served, marked stale, when Meilisearch fails.
 If Redis fails, feeds are computed straight from Meilisearch.
 
+Prices follow the shopper's market: `country` and `locale` are request parameters like any other (so part of
+every cache key), and a computed body resolves the country to a pricing zone through the shop's market map
+(feeds.markets), read from Redis only when a body is computed under new versions.
+
 Outermost, each web worker keeps recent bodies and the shop's parsed settings in memory (feeds.localcache),
 keyed by the settings stamp and index version read from Redis on every request in one pipelined round
 trip: a cache hit costs that round trip and nothing else, and a change still applies to the next request.
@@ -18,7 +22,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,8 +34,19 @@ from core.fastreads import FastReads
 from core.localcache import LocalCache
 from core.purge import DataStore, register
 from core.services import CoreServices
-from feeds.definitions import PINNED, Feed, FeedParamError, FeedParams, card, encode_cursor, search_arguments
+from feeds import markets
+from feeds.definitions import (
+    BASE_ZONE,
+    PINNED,
+    Feed,
+    FeedParamError,
+    FeedParams,
+    card,
+    encode_cursor,
+    search_arguments,
+)
 from feeds.index import PRODUCTS_INDEX
+from feeds.markets import BASE, Zone
 from feeds.writer import shop_filter
 from shopify.services import ShopifyServices
 
@@ -149,7 +164,7 @@ def plain(body: FeedBody) -> bytes:
 def render(services: CoreServices, shop: str, feed: Feed, arg: str, params: FeedParams, state: ShopState) -> FeedBody:
     settings = state.settings
     if state.index_version is None:  # Redis is down
-        return _compute(services, shop, feed, arg, params, settings)
+        return _compute(services, shop, feed, arg, params, settings, None)
     request = (feed.name, arg, params.cache_key())
     local_key = (shop, *request, state.stamp, state.index_version)
     local = _bodies.get(local_key)
@@ -177,9 +192,9 @@ def render(services: CoreServices, shop: str, feed: Feed, arg: str, params: Feed
                     return cached
     except redis.RedisError:
         log.warning("feed cache unavailable; serving from Meilisearch", extra={"shop": shop})
-        return _compute(services, shop, feed, arg, params, settings)
+        return _compute(services, shop, feed, arg, params, settings, None)
     try:
-        body = _compute(services, shop, feed, arg, params, settings)
+        body = _compute(services, shop, feed, arg, params, settings, (state.stamp, state.index_version))
         try:
             # Stored before the lock is released, so a request arriving in between finds the body.
             _store(cache, body_key, body, keys.FEED_BODY_TTL)
@@ -201,9 +216,23 @@ def render(services: CoreServices, shop: str, feed: Feed, arg: str, params: Feed
                 pass
 
 
+def zone_for(services: CoreServices, shop: str, country: str | None,
+             versions: tuple[str, int] | None) -> Zone | None:
+    """The pricing zone of a shopper in `country`: the shop's own prices when no country is named; None when one
+    is named but the shop's markets are unknown (cards then carry no price). Reads the market map only when a
+    body is computed (feeds.markets caches it per index version), never on a cache hit."""
+    if country is None:
+        return BASE_ZONE
+    market_map = markets.for_feeds(services.redis, shop, versions)
+    return market_map.zone_for(country) if market_map is not None else None
+
+
 def _compute(services: CoreServices, shop: str, feed: Feed, arg: str, params: FeedParams,
-             settings: dict[str, Any]) -> FeedBody:
+             settings: dict[str, Any], versions: tuple[str, int] | None) -> FeedBody:
+    """`versions`: the shop's settings stamp and index version, None while Redis is down."""
     index = services.meili.index(PRODUCTS_INDEX)
+    zone = zone_for(services, shop, params.country, versions)
+    params = replace(params, zone=zone.key if zone is not None else BASE)
     try:
         if feed.name == "similar":
             hits, total = _similar(index, shop, int(arg), feed, params, settings)
@@ -219,7 +248,7 @@ def _compute(services: CoreServices, shop: str, feed: Feed, arg: str, params: Fe
         raise FeedUnavailable(str(err)) from err
     except OSError as err:  # connection refused / reset below the SDK
         raise FeedUnavailable(str(err)) from err
-    products = [card(hit) for hit in hits[: params.limit]]
+    products = [card(hit, zone, params.locale) for hit in hits[: params.limit]]
     log.info("feed computed", extra={"shop": shop, "feed": feed.name, "products": len(products)})
     next_offset = params.offset + params.limit
     payload = {
@@ -298,6 +327,7 @@ def _register() -> None:
     def purge(ctx: CoreServices, shop: str) -> int:
         _bodies.discard_prefix(shop)  # this process's copies (others' are unreachable: new install stamp)
         _settings.discard_prefix(shop)
+        markets.forget(shop)
         found = shop_keys(ctx, shop)
         return int(ctx.redis.delete(*found)) if found else 0
 

@@ -14,12 +14,13 @@ from typing import Any
 import redis
 
 from core import keys
+from feeds import markets
 from feeds.documents import is_listed, product_id
 from feeds.service import bump_index_version
 from feeds.writer import ShopIndex
 from jobs.context import services as default_services
 from jobs.queues import enqueue
-from jobs.sync import complete_variants, load_signals, read_record, write_products
+from jobs.sync import Pricing, fetch_product, load_signals, read_record, write_products
 from runtime.services import Services
 from shopify import queries
 
@@ -56,16 +57,17 @@ def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[st
     ctx.redis.srem(keys.index_pending(shop), pid)  # from here on, a new webhook queues a new refresh
     if not ctx.shops.is_installed(shop):
         return {"skipped": "not installed"}
+    # At the prices of the markets the last sync stored (a sync re-reads them; a product alone does not).
+    pricing = Pricing.of(markets.stored(ctx.redis, shop))
     with ctx.tokens.admin_client(shop) as client:
-        product = client.execute(queries.PRODUCT_BY_ID, {"id": f"gid://shopify/Product/{pid}"}).get("product")
-        if product is not None and is_listed(product):
-            complete_variants(client, [product])
+        product = fetch_product(client, pid, pricing)
     index = ShopIndex(ctx.meili, shop)
     if product is None or not is_listed(product):
         index.delete_products([pid])
         bump_index_version(ctx.redis, shop)
         return {"shop": shop, "product_id": pid, "action": "removed"}
-    index.wait(write_products(ctx, index, shop, [product], _generation(ctx.redis, shop), load_signals(ctx.redis, shop)))
+    index.wait(write_products(ctx, index, shop, [product], _generation(ctx.redis, shop), load_signals(ctx.redis, shop),
+                              pricing.zones))
     bump_index_version(ctx.redis, shop)
     return {"shop": shop, "product_id": pid, "action": "indexed"}
 

@@ -5,7 +5,9 @@ so readers never see a half-empty shop), then removes what the new generation di
 filtered delete. The job record (shop, status, phase, cursor, counts, times) is saved after every
 page whose documents Meilisearch has indexed, so a new worker resumes where a killed one stopped.
 Above `LUMI_BULK_THRESHOLD` products the catalogue comes from a bulk operation (Shopify stops cursor
-pagination at 25,000 objects) streamed from its JSONL file.
+pagination at 25,000 objects) streamed from its JSONL file. Each sync first reads the shop's markets and
+stores them (feeds.markets); pages, bulk exports and webhook refreshes then read every variant's price in
+each market (contextualPricing), with page sizes computed from the query cost (shopify.queries.catalogue_plan).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -25,7 +28,9 @@ import requests
 from rq import Queue, Retry, get_current_job
 
 from core import keys
+from feeds import markets
 from feeds.documents import is_listed, product_id, to_document
+from feeds.markets import MarketMap, Zone
 from feeds.service import bump_index_version
 from feeds.writer import ShopIndex
 from jobs.context import services as default_services
@@ -33,14 +38,15 @@ from jobs.signals import compute_sales_signals
 from runtime.services import Services
 from shopify import queries
 from shopify.admin import AdminClient, connection_nodes
-from shopify.errors import ShopifyUnavailable
+from shopify.errors import ShopifyGraphQLError, ShopifyUnavailable
 
 log = logging.getLogger(__name__)
 
 LISTED_QUERY = "status:active published_status:published"
 # Above `LUMI_BULK_THRESHOLD` listed products (default 1,000) a bulk operation replaces cursor paging. Paging
-# costs ~64 points per product, i.e. 0.64 s per product at the Standard plan's 100 points/s (2,000 products:
-# ~21 minutes), while a bulk export costs 10 points whatever the size; and paging cannot pass 25,000 objects.
+# costs ~64 points per product (+60 per market beyond the primary one), i.e. 0.64 s per product at the Standard
+# plan's 100 points/s (2,000 products: ~21 minutes; twice that with one more market), while a bulk export costs
+# 10 points whatever the size; and paging cannot pass 25,000 objects.
 BATCH_SIZE = 1000  # documents per Meilisearch write in bulk mode (paged mode writes one page at a time)
 TASKS_IN_FLIGHT = 4  # bulk-mode batches Meilisearch may hold queued before the oldest is waited for
 BULK_POLL_SECONDS = 1.0
@@ -153,6 +159,52 @@ def _next_generation(client: redis.Redis, shop: str) -> int:
     return max(int(time.time() * 1000), live + 1)
 
 
+# --- market pricing -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """The shop's pricing zones and the catalogue documents (and page sizes) that read their prices."""
+
+    zones: tuple[Zone, ...]
+    plan: queries.CataloguePlan
+
+    @classmethod
+    def of(cls, market_map: MarketMap | None) -> Pricing:
+        zones = market_map.priced() if market_map is not None else ()
+        return cls(zones, queries.catalogue_plan([zone.country for zone in zones if zone.country]))
+
+
+def fetch_markets(client: AdminClient, shop: str) -> MarketMap | None:
+    """The shop's markets from the Admin API, or None when the token may not read them (no `read_markets`):
+    feeds then price only requests that name no country."""
+    found: list[dict[str, Any]] = []
+    variables: dict[str, Any] = {"first": queries.MARKETS_PAGE_SIZE, "after": None}
+    try:
+        while True:
+            data = client.execute(queries.MARKETS_PAGE, variables)
+            connection = data["markets"]
+            found.extend(connection_nodes(connection))
+            info = connection["pageInfo"]
+            if not info["hasNextPage"] or not info.get("endCursor"):
+                break
+            variables["after"] = info["endCursor"]
+    except ShopifyGraphQLError as err:
+        if "ACCESS_DENIED" not in err.codes:
+            raise
+        log.warning("markets not readable (read_markets not granted); market prices unknown", extra={"shop": shop})
+        return None
+    return markets.from_admin(str(data["shop"]["currencyCode"]), found)
+
+
+def fetch_product(client: AdminClient, pid: int, pricing: Pricing) -> dict[str, Any] | None:
+    """One product with all its variants, at every pricing zone's prices (None when Shopify has no such product)."""
+    product = client.execute(pricing.plan.product_by_id, {"id": f"gid://shopify/Product/{pid}"}).get("product")
+    if product is not None and is_listed(product):
+        complete_variants(client, [product], pricing)
+    return product
+
+
 # --- the job ------------------------------------------------------------------------------------------------
 
 
@@ -198,12 +250,18 @@ def full_sync(shop: str, ctx: Services | None = None, *, bulk_threshold: int | N
                 compute_sales_signals(client, ctx.redis, shop)
             signals = load_signals(ctx.redis, shop)
             _save(ctx.redis, shop, phase="fetching")
+            # The markets decide which prices each product is read at; stored first, so webhook refreshes
+            # during the sync read the same ones.
+            market_map = fetch_markets(client, shop)
+            markets.save(ctx.redis, shop, market_map)
+            bump_index_version(ctx.redis, shop)  # feed bodies computed with the previous map become unreachable
+            pricing = Pricing.of(market_map)
             if mode == "bulk":
-                done = _bulk_sync(ctx, client, index, shop, generation, signals)
+                done = _bulk_sync(ctx, client, index, shop, generation, signals, pricing)
             else:
-                done = _paged_sync(ctx, client, index, shop, generation, signals, record)
+                done = _paged_sync(ctx, client, index, shop, generation, signals, record, pricing)
             _save(ctx.redis, shop, phase="finishing")
-            _finish(ctx, client, index, shop, generation, signals)
+            _finish(ctx, client, index, shop, generation, signals, pricing)
         except Exception as err:
             job = get_current_job()
             if isinstance(err, ShopifyUnavailable) and job is not None and job.retries_left:
@@ -230,15 +288,16 @@ def _reason(err: BaseException) -> str:
 
 
 def _paged_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, generation: int,
-                signals: dict[int, tuple[int, int]], record: dict[str, Any]) -> int:
+                signals: dict[int, tuple[int, int]], record: dict[str, Any], pricing: Pricing) -> int:
     cursor = record.get("cursor") or None
     done = int(record.get("done") or 0)
     pending: tuple[int | None, str | None, int] | None = None  # (task, cursor after it, done after it)
     variables: dict[str, Any] = {"query": LISTED_QUERY, "after": cursor}
-    for page in client.paginate(queries.PRODUCTS_PAGE, variables, ["products"], page_size=queries.PRODUCTS_PAGE_SIZE):
+    plan = pricing.plan
+    for page in client.paginate(plan.products_page, variables, ["products"], page_size=plan.page_size):
         products = [p for p in connection_nodes(page) if is_listed(p)]
-        complete_variants(client, products)
-        task = write_products(ctx, index, shop, products, generation, signals)
+        complete_variants(client, products, pricing)
+        task = write_products(ctx, index, shop, products, generation, signals, pricing.zones)
         # Meilisearch indexes this page while the next one is fetched; the cursor only moves once the
         # previous page's task succeeded, so a resumed sync never skips a product.
         if pending is not None:
@@ -250,15 +309,16 @@ def _paged_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str,
     return done
 
 
-def complete_variants(client: AdminClient, products: list[dict[str, Any]]) -> None:
+def complete_variants(client: AdminClient, products: list[dict[str, Any]], pricing: Pricing | None = None) -> None:
     """Fetch the variants beyond the first page for the (few) products that have more."""
+    plan = (pricing or Pricing.of(None)).plan
     for product in products:
         variants = product.get("variants") or {}
         info = variants.get("pageInfo") or {}
         if not info.get("hasNextPage"):
             continue
-        more = client.paginate(queries.PRODUCT_VARIANTS_PAGE, {"id": product["id"], "after": info.get("endCursor")},
-                               ["product", "variants"], page_size=100)
+        more = client.paginate(plan.variants_page, {"id": product["id"], "after": info.get("endCursor")},
+                               ["product", "variants"], page_size=plan.variants_page_size)
         for page in more:
             variants["nodes"].extend(connection_nodes(page))
         variants["pageInfo"] = {"hasNextPage": False}
@@ -272,7 +332,7 @@ def _commit(ctx: Services, index: ShopIndex, shop: str, pending: tuple[int | Non
 
 
 def write_products(ctx: Services, index: ShopIndex, shop: str, products: list[dict[str, Any]], generation: int,
-            signals: dict[int, tuple[int, int]]) -> int | None:
+                   signals: dict[int, tuple[int, int]], zones: tuple[Zone, ...] = ()) -> int | None:
     """Write a batch, never overwriting a newer document (from a webhook) nor reviving a deleted product."""
     if not products:
         return None
@@ -286,7 +346,7 @@ def write_products(ctx: Services, index: ShopIndex, shop: str, products: list[di
             continue
         previous = existing.get(pid)
         doc = to_document(shop, product, generation=generation, signals=signals.get(pid, (0, 0)),
-                          previous=previous, now=now)
+                          previous=previous, now=now, zones=zones)
         if previous and (previous.get("updated_at") or 0) > (doc["updated_at"] or 0):
             keep.append(pid)  # the index already holds a newer version: keep it, in this generation
             continue
@@ -297,14 +357,13 @@ def write_products(ctx: Services, index: ShopIndex, shop: str, products: list[di
 
 
 def _finish(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, generation: int,
-            signals: dict[int, tuple[int, int]]) -> None:
+            signals: dict[int, tuple[int, int]], pricing: Pricing) -> None:
     """Re-fetch products webhooks touched during the sync, then drop what this generation did not see."""
     touched = [int(pid) for pid in ctx.redis.smembers(keys.index_touched(shop))]
     for pid in touched:
-        product = client.execute(queries.PRODUCT_BY_ID, {"id": f"gid://shopify/Product/{pid}"}).get("product")
+        product = fetch_product(client, pid, pricing)
         if product and is_listed(product):
-            complete_variants(client, [product])
-            index.wait(write_products(ctx, index, shop, [product], generation, signals))
+            index.wait(write_products(ctx, index, shop, [product], generation, signals, pricing.zones))
     if touched:
         ctx.redis.srem(keys.index_touched(shop), *touched)
     index.delete_other_generations(generation)
@@ -328,11 +387,11 @@ def load_signals(client: redis.Redis, shop: str) -> dict[int, tuple[int, int]]:
 
 
 def _bulk_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, generation: int,
-               signals: dict[int, tuple[int, int]]) -> int:
+               signals: dict[int, tuple[int, int]], pricing: Pricing) -> int:
     record = read_record(ctx.redis, shop)
     operation = record.get("bulk_operation") or ""
     if not operation:
-        operation = client.start_bulk_query(queries.PRODUCTS_BULK)
+        operation = client.start_bulk_query(pricing.plan.bulk)
         ctx.redis.hset(keys.sync_record(shop), "bulk_operation", operation)
     _save(ctx.redis, shop, phase="exporting")
     while True:
@@ -355,13 +414,13 @@ def _bulk_sync(ctx: Services, client: AdminClient, index: ShopIndex, shop: str, 
         batch.append(product)
         if len(batch) >= BATCH_SIZE:
             done += len(batch)
-            in_flight.append((write_products(ctx, index, shop, batch, generation, signals), "", done))
+            in_flight.append((write_products(ctx, index, shop, batch, generation, signals, pricing.zones), "", done))
             batch = []
             while len(in_flight) > TASKS_IN_FLIGHT:
                 _commit(ctx, index, shop, in_flight.popleft())
     if batch:
         done += len(batch)
-        in_flight.append((write_products(ctx, index, shop, batch, generation, signals), "", done))
+        in_flight.append((write_products(ctx, index, shop, batch, generation, signals, pricing.zones), "", done))
     while in_flight:
         _commit(ctx, index, shop, in_flight.popleft())
     if late:  # re-read by id in _finish, like products touched by webhooks during the sync

@@ -14,7 +14,7 @@ import requests
 log = logging.getLogger(__name__)
 
 # Read-only, and only what the features need (the same list as shopify.app.toml; a test keeps them equal).
-REQUIRED_SCOPES: tuple[str, ...] = ("read_products", "read_orders", "read_inventory")
+REQUIRED_SCOPES: tuple[str, ...] = ("read_products", "read_orders", "read_inventory", "read_markets")
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"

@@ -3,7 +3,8 @@
 Reached through the app proxy (signature checked, shop from the signed query) or directly with
 `?shop=` (feeds are public catalogue data). Headers decide how much traffic reaches Python:
 `Cache-Control` with s-maxage / stale-while-revalidate / stale-if-error, a strong ETag (304),
-`Vary: Accept-Encoding`, and Surrogate-Key / Cache-Tag for precise CDN purges.
+`Vary: Accept-Encoding`, and Surrogate-Key / Cache-Tag for precise CDN purges. A body depends only on the
+path and query (`country` and `locale` are query parameters), so every cache keys on the URL.
 """
 
 from __future__ import annotations

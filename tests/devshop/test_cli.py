@@ -20,6 +20,7 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "devshop", "--host", "127.0.0.1", "--port", "0", "--products", "25",
          "--shop", "cli-shop.myshopify.com", "--api-secret", "cli-secret", "--authorize-mode", "page",
+         "--currency", "usd",
          "--webhook-timeout", "2.5", "--webhook-retry-schedule", "1,2.5"],
         cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
     )
@@ -34,6 +35,7 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
         assert url, "no start-up line naming the URL"
         shops = requests.get(f"{url}/_devshop/shops", timeout=5).json()["shops"]
         assert shops[0]["shop"] == "cli-shop.myshopify.com" and shops[0]["products"] == 25
+        assert shops[0]["currency"] == "USD" and [m["currency"] for m in shops[0]["markets"]] == ["USD", "EUR"]
         app = requests.get(f"{url}/_devshop/app", timeout=5).json()
         assert app["authorize_mode"] == "page"
         assert app["webhooks"]["timeout"] == 2.5 and app["webhooks"]["retry_schedule"] == [1.0, 2.5]

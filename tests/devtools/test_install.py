@@ -163,6 +163,26 @@ def test_devshop_gets_the_apps_credentials_and_the_banner_names_the_admin_page()
     assert pairs["--app-url"] == "http://localhost:8123" and pairs["--shop"] == DEMO_SHOP
     assert pairs["--authorize-mode"] == "page"
     assert "--orders-recent" in argv  # the demo shop's orders are recent, so the sales feeds have content
+    assert pairs["--currency"] == "USD"  # the demo shop sells in dollars; its Europe market in euros
     admin = "http://127.0.0.1:9100/shops/lumi-demo.myshopify.com/admin/apps/from-env-key"
     assert admin_app_url(env) == admin
     assert admin in stack.banner()
+
+
+def test_the_banner_names_the_demo_shops_storefront_pages() -> None:
+    """`storefront page  <URL>`: a devshop product page with the feed block; `storefront home  <URL>` with two."""
+    with DevShopServer({"SHOPS": {DEMO_SHOP: {"products": 200, "seed": 1, "currency": "USD"}}}) as devshop:
+        env = build_env({"PORT": "8123"}, dotenv_path=None)
+        env.update({"DEVSHOP_URL": devshop.url, "SHOPIFY_ADMIN_BASE_URL": f"{devshop.url}/shops/{{shop}}",
+                    "MEILI_URL": "http://127.0.0.1:7700", "REDIS_URL": "redis://127.0.0.1:6390/0"})
+        stack = DevStack(env, LinePrinter(io.StringIO()))
+        stack.find_storefront_pages(devshop.url)
+        banner = stack.banner()
+        rows = dict(line.strip("│ ").split("  ", 1) for line in banner.splitlines() if "  http" in line)
+        product, home = rows["storefront page"].strip(), rows["storefront home"].strip()
+        assert product.startswith(f"{devshop.url}/shops/{DEMO_SHOP}/products/")
+        assert home == f"{devshop.url}/shops/{DEMO_SHOP}/"
+        DevShopControl(devshop.url).issue_token(DEMO_SHOP)  # blocks show while the app is installed
+        for url, blocks in ((product, 1), (home, 2)):
+            answer = requests.get(url, timeout=10)
+            assert answer.status_code == 200 and answer.text.count('class="shopify-block shopify-app-block"') == blocks

@@ -118,3 +118,29 @@ def test_proxied_requests_share_one_edge_entry_whatever_their_signature(real_sta
         assert counter.statuses() == [200]  # the second shopper never reached the app
         other = fetch(edge.port, f"{path}?{urlencode(signed(customer='', extra=[('limit', '5')]))}")
         assert other.cache == "MISS"  # the feed's own parameters still make their own entries
+
+
+@pytest.mark.parametrize("real_stack", [{**SHORT_FEED_CACHE, "LUMI_FEED_S_MAXAGE": "60"}], indirect=True)
+def test_each_country_and_locale_has_its_own_edge_entry_and_none_is_served_for_another(
+        real_stack: Stack, tmp_path: Path) -> None:
+    # devshop's demo shop sells in EUR at home and in USD in its second market (the United States).
+    counter = FeedCounter(real_stack.app.wsgi_app)
+    real_stack.app.wsgi_app = counter  # type: ignore[method-assign]
+    upstream = real_stack.url.removeprefix("http://")
+    with EdgeServer(upstream=upstream, workdir=tmp_path / "edge", log_path=tmp_path / "edge.log") as edge:
+        answers = {}
+        for query in ("country=US&locale=en", "country=FR&locale=fr", "country=FR&locale=en", "country=DE&locale=fr"):
+            answer = fetch(edge.port, f"{FEED}&{query}", headers={"Accept-Encoding": "gzip"})
+            assert (answer.status, answer.cache) == (200, "MISS"), (query, answer.raw[:300])
+            assert answer.headers["Vary"] == "Accept-Encoding"  # nothing about the shopper: the URL says it all
+            answers[query] = answer.json()["products"]
+        assert len(counter.statuses()) == 4
+        for query, products in answers.items():
+            again = fetch(edge.port, f"{FEED}&{query}", headers={"Accept-Encoding": "gzip"})
+            assert (again.status, again.cache) == (200, "HIT")
+            assert again.json()["products"] == products
+            assert {p["currency"] for p in products} == {"USD" if "US" in query else "EUR"}
+        assert len(counter.statuses()) == 4
+        assert answers["country=US&locale=en"][0]["price_formatted"].startswith("$")
+        assert answers["country=FR&locale=fr"][0]["price_formatted"].endswith("€")
+        assert answers["country=FR&locale=en"][0]["price_formatted"].startswith("€")

@@ -41,7 +41,7 @@ def test_new_arrivals_are_newest_first_and_cards_are_compact(synced_stack: Stack
     assert got == expected
     card = body["products"][0]
     assert set(card) == {"id", "handle", "url", "title", "vendor", "price", "compare_at_price", "currency",
-                         "available", "image"}
+                         "price_formatted", "compare_at_price_formatted", "price_varies", "available", "image"}
     assert card["url"] == f"/products/{card['handle']}"
     assert body["next_cursor"]
     following = ids(get(synced_stack, "new-arrivals", limit=10, cursor=body["next_cursor"]))
@@ -50,8 +50,11 @@ def test_new_arrivals_are_newest_first_and_cards_are_compact(synced_stack: Stack
 
 def test_on_sale_and_similar(synced_stack: Stack, meili_client: meilisearch.Client) -> None:
     docs = indexed(meili_client, DEMO_SHOP)
-    sale = ids(get(synced_stack, "on-sale", limit=50))
+    response = get(synced_stack, "on-sale", limit=50)
+    sale = ids(response)
     assert sale and all(docs[pid]["on_sale"] for pid in sale)
+    # Every card in the on-sale feed shows a real discount: price and compare-at from one variant, the latter above.
+    assert all(float(c["compare_at_price"]) > float(c["price"]) for c in response.json()["products"])
     pid = sale[0]
     similar = ids(get(synced_stack, f"similar/{pid}", limit=20))
     assert pid not in similar
@@ -75,6 +78,8 @@ BAD_PARAMETERS = [
     ("new-arrivals", {"min_price": "-1"}, "min_price"),
     ("new-arrivals", {"min_price": "20", "max_price": "10"}, "min_price"),
     ("new-arrivals", {"colour": "red"}, "colour"),
+    ("new-arrivals", {"country": "FRA"}, "country"),
+    ("new-arrivals", {"country": "1"}, "country"),
     ("on-sale", {"order": "cheapest"}, "order"),
     ("search", {}, "q"),
     ("similar/abc", {}, "product_id"),

@@ -55,8 +55,13 @@ def test_sync_indexes_exactly_the_listed_products(synced_stack: Stack, meili_cli
             assert doc["image"]["width"] == media["preview"]["image"]["width"]
         else:
             assert doc["image"] is None
-        sale = any(v["compareAtPrice"] and float(v["compareAtPrice"]) > float(v["price"]) for v in variants)
-        assert doc["on_sale"] == sale
+        # The card's variant: the cheapest available one (the cheapest when none is), the most discounted among
+        # equals; on sale when that variant's own compare-at price is above its price.
+        pool = [v for v in variants if v["availableForSale"]] or variants
+        card = min(pool, key=lambda v: (float(v["price"]), -float(v["compareAtPrice"] or 0)))
+        sale = bool(card["compareAtPrice"]) and float(card["compareAtPrice"]) > float(card["price"])
+        assert doc["on_sale"] == sale and doc["card_price"] == f"{float(card['price']):.2f}"
+        assert doc["card_compare_at_price"] == (f"{float(card['compareAtPrice']):.2f}" if sale else None)
     # The record shows completion with counts and holds nothing else.
     record = read_record(stack.services.redis, DEMO_SHOP)
     assert record["done"] == len(docs) and record["total"] >= len(docs)
@@ -270,6 +275,8 @@ def test_bulk_operation_sync_gives_the_same_documents_as_the_paged_sync(
     bulk = comparable(indexed(meili_client, DEMO_SHOP))
     paged = comparable(paged)
     assert set(bulk) == set(paged)
+    # Both read the second market's prices (devshop's EUR shop also sells in the United States, in USD).
+    assert all(set(doc["prices"]) == {"us:USD"} for doc in paged.values())
     differing = {pid: {k: (paged[pid][k], bulk[pid].get(k)) for k in paged[pid] if paged[pid][k] != bulk[pid].get(k)}
                  for pid in paged if paged[pid] != bulk[pid]}
     assert differing == {}

@@ -25,12 +25,32 @@ UNSTABLE_SCHEMA = SHOPIFY_REFERENCE / "admin-schema.graphql"
 SKIP_REASON = "../shared/shopify not present: schema files live outside the repo"
 
 
-def documents() -> dict[str, str]:
-    """Every GraphQL document constant in shopify.queries (upper-case names holding a string)."""
-    return {name: value for name, value in vars(queries).items() if name.isupper() and isinstance(value, str)}
+# Pricing countries the catalogue documents are built for in these checks: one market, several, and enough to
+# shrink the variants per page (the builders only ever add aliased contextualPricing fields per country).
+PRICING_COUNTRIES = [("FR",), ("DE", "FR", "GB", "JP"),
+                     ("AE", "AR", "AU", "BR", "CA", "CH", "CN", "DK", "GB", "HK", "IN", "JP", "KR", "MX", "NO", "NZ",
+                      "PL", "SE", "SG", "ZA")]
 
 
-DOCUMENTS = documents()
+def documents() -> tuple[dict[str, str], dict[str, int]]:
+    """Every GraphQL document in shopify.queries: the constants (upper-case names holding a string) and the
+    per-shop catalogue documents `catalogue_plan` builds, with the page size each is sent with."""
+    found = {name: value for name, value in vars(queries).items() if name.isupper() and isinstance(value, str)}
+    sizes = {"PRODUCTS_PAGE": queries.PRODUCTS_PAGE_SIZE, "ORDERS_SALES_PAGE": queries.ORDERS_SALES_PAGE_SIZE,
+             "CUSTOMER_ORDERS": queries.CUSTOMER_ORDERS_PAGE_SIZE, "MARKETS_PAGE": queries.MARKETS_PAGE_SIZE}
+    for countries in PRICING_COUNTRIES:
+        plan = queries.catalogue_plan(countries)
+        tag = f"{len(countries)} countries"
+        found[f"products_page[{tag}]"] = plan.products_page
+        sizes[f"products_page[{tag}]"] = plan.page_size
+        found[f"product_by_id[{tag}]"] = plan.product_by_id
+        found[f"variants_page[{tag}]"] = plan.variants_page
+        sizes[f"variants_page[{tag}]"] = plan.variants_page_size
+        found[f"products_bulk[{tag}]"] = plan.bulk
+    return found, sizes
+
+
+DOCUMENTS, PAGE_SIZES = documents()
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +78,9 @@ def test_discovers_the_documents_the_app_needs() -> None:
         "COLLECTION_BY_HANDLE",
         "COLLECTION_PRODUCTS_PAGE",
         "ORDER_BY_NAME",
+        "MARKETS_PAGE",
+        "PRODUCT_BY_ID",
+        "PRODUCTS_BULK",
     } <= DOCUMENTS.keys()
 
 
@@ -90,7 +113,30 @@ def test_is_a_query_not_a_mutation(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_requested_cost_fits_a_single_query(name: str) -> None:
-    sizes = {"PRODUCTS_PAGE": queries.PRODUCTS_PAGE_SIZE, "ORDERS_SALES_PAGE": queries.ORDERS_SALES_PAGE_SIZE,
-             "CUSTOMER_ORDERS": queries.CUSTOMER_ORDERS_PAGE_SIZE}
-    variables = {"first": sizes.get(name, 250)}
+    if name.startswith("products_bulk"):
+        return  # a bulk query has no requested-cost limit (and no `first:` to size it)
+    variables = {"first": PAGE_SIZES.get(name, 250)}
     assert estimate_query_cost(DOCUMENTS[name], variables) <= SINGLE_QUERY_MAX_COST
+
+
+@pytest.mark.parametrize("markets", [0, 1, 2, 3, 5, 10, 20, 60, 245])
+def test_catalogue_pages_are_sized_from_their_cost_for_any_number_of_markets(markets: int) -> None:
+    countries = [f"{a}{b}" for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"][:markets]
+    plan = queries.catalogue_plan(countries)
+    assert plan.countries == tuple(sorted(countries))
+    assert 1 <= plan.page_size <= queries.PRODUCTS_PAGE_SIZE and 1 <= plan.variants <= queries.VARIANTS_PER_PRODUCT
+    assert plan.page_cost <= queries.PAGE_COST_BUDGET
+    assert estimate_query_cost(plan.variants_page, {"first": plan.variants_page_size}) <= queries.PAGE_COST_BUDGET
+    assert estimate_query_cost(plan.product_by_id) <= queries.PAGE_COST_BUDGET
+    for country in countries:
+        assert f"{queries.pricing_alias(country)}: contextualPricing(context: {{country: {country}}})" in plan.bulk
+    if markets == 0:  # a shop with only its primary market pays what it always did: 12 products, 770 points
+        assert (plan.page_size, plan.variants, plan.page_cost) == (12, 20, 770)
+        assert plan.products_page == queries.PRODUCTS_PAGE
+    if markets == 1:  # one more market: 60 points per product more, so half the products per page
+        assert (plan.page_size, plan.variants, plan.page_cost) == (6, 20, 746)
+
+
+def test_pricing_countries_are_never_anything_but_country_codes() -> None:
+    with pytest.raises(ValueError):
+        queries.catalogue_plan(["FR) { id } x: shop(", "DE"])
