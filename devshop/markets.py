@@ -47,10 +47,12 @@ def round_95(amount: Decimal) -> Decimal:
     return whole - Decimal("0.05")
 
 
-def default_markets(base_currency: str, fixed_product_id: int | None) -> tuple[Market, ...]:
+def default_markets(base_currency: str, fixed_product_id: int | None, *, extra: bool = True) -> tuple[Market, ...]:
     base_currency = base_currency.upper()
     primary = Market(1, PRIMARY_COUNTRY.get(base_currency, "US").lower(), "Home",
                      (PRIMARY_COUNTRY.get(base_currency, "US"),), base_currency, Decimal(1), primary=True)
+    if not extra:
+        return (primary,)
     fixed = {fixed_product_id: FIXED_PRICE} if fixed_product_id is not None else {}
     if base_currency == "EUR":
         other = Market(2, "us", "United States", ("US",), "USD", Decimal("1.08"), fixed_prices=fixed)

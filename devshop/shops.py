@@ -76,7 +76,10 @@ class Shop:
         anchor = _anchor(spec.get("orders_anchor")) if self.orders_recent else None
         self.orders = OrderBook(self.seed, orders, self.catalogue, self.currency, domain,
                                 recent=self.orders_recent, anchor=anchor)
-        self.markets: tuple[Market, ...] = default_markets(self.currency, self._first_listed_product_id())
+        # `"markets": false` in the spec: the primary market only (tests about syncing, not prices, go faster:
+        # each extra market adds contextual prices to every variant of every catalogue page).
+        self.markets: tuple[Market, ...] = default_markets(self.currency, self._first_listed_product_id(),
+                                                           extra=_flag(spec.get("markets", True), "markets"))
         # App blocks per storefront template ("index", "product", "collection", "embeds"), set through the control
         # API; a template not in it shows devshop.storefront.DEFAULT_BLOCKS.
         self.storefront: dict[str, list[dict[str, Any]]] = {}
@@ -117,10 +120,10 @@ class Shop:
         }
 
 
-def _flag(value: Any) -> bool:
+def _flag(value: Any, name: str = "orders_recent") -> bool:
     if isinstance(value, str):
         if value.strip().lower() not in ("true", "1", "yes", "false", "0", "no", ""):
-            raise ValueError(f"orders_recent must be a boolean, got {value!r}")
+            raise ValueError(f"{name} must be a boolean, got {value!r}")
         return value.strip().lower() in ("true", "1", "yes")
     return bool(value)
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import meilisearch
+import pytest
 import redis
 
 from core import keys
@@ -257,6 +258,7 @@ def comparable(docs: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
             for pid, doc in docs.items()}
 
 
+@pytest.mark.with_markets
 def test_bulk_operation_sync_gives_the_same_documents_as_the_paged_sync(
     synced_stack: Stack, meili_client: meilisearch.Client, start_worker
 ) -> None:  # type: ignore[no-untyped-def]
