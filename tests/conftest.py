@@ -31,6 +31,12 @@ TEST_API_SECRET = "lumi-test-client-secret-0123456789abcdef"
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than there are cores. Much of a test's time is spent waiting on its
+    subprocesses (worker, devshop, Chromium), so a third worker on two cores keeps both busy."""
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage_after_each_test() -> Iterator[None]:
     """Collect garbage after every test, so an unclosed socket or file fails the test that leaked it.
