@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from chat.store import FIRST_REPLY_BOUNDS_MS, ChatStore
+from chat.store import ChatStore
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 CSV_COLUMNS = ("session_id", "started_at", "last_activity_at", "duration_seconds", "messages", "language",
@@ -49,7 +50,7 @@ def analytics(store: ChatStore, shop: str, since: float, until: float) -> dict[s
         "resolution_rate": _ratio(totals["resolved"], sessions),
         "average_sentiment": round(sentiment_sum / totals["sentiment_n"], 3) if totals["sentiment_n"] else None,
         "top_intents": [{"intent": k, "count": v} for k, v in intents.most_common(8)],
-        "median_first_reply_ms": _median_bound(totals),
+        "median_first_reply_ms": _median(store.first_reply_times(shop, since, until)),
         "model_fallbacks": totals["model_fallback"],
         "blocked_replies": totals["blocked"],
     }
@@ -59,18 +60,10 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
-def _median_bound(totals: Counter[str]) -> int | None:
-    """The upper bound of the first-reply bucket holding the median (counters keep buckets, not values)."""
-    counts = [(bound, totals[f"first_reply:{bound}"]) for bound in (*FIRST_REPLY_BOUNDS_MS, 0)]
-    total = sum(c for _, c in counts)
-    if not total:
-        return None
-    seen = 0
-    for bound, count in counts:
-        seen += count
-        if seen * 2 >= total:
-            return bound or None  # 0: slower than the largest bound
-    return None
+def _median(values: list[int]) -> int | None:
+    """The median of the sessions' first reply times (ms, rounded), from the values themselves: a histogram
+    bucket's bound would say 250 ms for replies that all took 10."""
+    return round(statistics.median(values)) if values else None
 
 
 def _iso(ts: float) -> str:

@@ -22,7 +22,7 @@ from chat.llm import LLMUnavailable, ModelClient, ToolCall
 from chat.messages import message
 from chat.orders import OrderLookup, OrderRef, normalize_order_name
 from chat.redaction import redact
-from chat.store import FIRST_REPLY_BOUNDS_MS, ChatStore, Session
+from chat.store import FIRST_REPLY_BOUNDS_MS, MAX_SESSION_ORDERS, ChatStore, Session
 from shopify.errors import ShopifyError
 
 log = logging.getLogger(__name__)
@@ -66,17 +66,37 @@ class Reply:
 
 
 @dataclass
+class ProductResults:
+    cards: list[dict[str, Any]]  # feeds.definitions.card dicts, best first
+    match: str  # "exact" (every search word matched), "close" (some did), "" (nothing found)
+
+
+def _no_products(query: rules.ProductQuery) -> ProductResults:
+    return ProductResults([], "")
+
+
+@dataclass
 class TurnContext:
     shop: str
     session: Session
     settings: dict[str, Any]
     shop_name: str
     contact_email: str | None
-    customer_id: str | None  # logged_in_customer_id from the signed proxy request, this request only
+    # The logged-in customer: sealed in the session at its signed creation, or (proxy route, no sealed one)
+    # the signed request's logged_in_customer_id.
+    customer_id: str | None
     lookup: OrderLookup
     search: Callable[[str], list[dict[str, Any]]]
+    products: Callable[[rules.ProductQuery], ProductResults] = _no_products
     facts: list[dict[str, Any]] = field(default_factory=list)  # every order fact fetched this turn
     refs: list[OrderRef] = field(default_factory=list)
+    looked_up: list[OrderRef] = field(default_factory=list)  # a logged-in customer's orders read this turn
+
+    @property
+    def language(self) -> str:
+        """The default language of replies: the session's (the widget's locale at creation, then the language
+        the shopper writes in), not the shop's setting."""
+        return self.session.language or self.settings.get("language") or "en"
 
 
 class Blocked(Exception):
@@ -185,21 +205,27 @@ class ChatEngine:
 
     def _orders_unavailable(self, ctx: TurnContext, text: str) -> Reply:
         log.warning("orders unavailable for a chat turn", extra={"shop": ctx.shop})
-        language = rules.reply_language(text, ctx.settings.get("language") or "en")
+        language = rules.reply_language(text, ctx.language)
         return Reply(ORDERS_UNAVAILABLE.get(language, ORDERS_UNAVAILABLE["en"]), [], "order_status", language,
                      "rules")
 
     # --- rule responder -----------------------------------------------------------------------------
 
     def _rule_reply(self, ctx: TurnContext, text: str) -> Reply:
-        language = ctx.settings.get("language") or "en"
+        language = ctx.language
         intent = rules.detect_intent(text, language)
         if intent in ORDER_INTENTS and not ctx.facts:
             self._load_orders(ctx, text)
+        found = ProductResults([], "")
+        if intent == "product":
+            query = rules.product_query(text)
+            if query.terms or query.max_price is not None or query.min_price is not None:
+                found = ctx.products(query)
         answer = rules.respond(text, rules.RuleContext(
             language=language, shop_name=ctx.shop_name, orders=ctx.facts, logged_in=ctx.customer_id is not None,
             verified=bool(ctx.refs), returns_policy=ctx.settings.get("returns_policy") or "",
-            contact_email=ctx.contact_email, escalated=ctx.session.escalated,
+            contact_email=ctx.contact_email, escalated=ctx.session.escalated, products=found.cards,
+            product_match=found.match,
         ))
         return Reply(answer.text, answer.parts, answer.intent, answer.language, "rules", escalate=answer.escalate)
 
@@ -213,12 +239,16 @@ class ChatEngine:
                 if ref.name not in names:
                     facts.append(order)
                     names.add(ref.name)
+                    ctx.looked_up.append(ref)
             for name in rules.order_refs(text):
                 normalized = normalize_order_name(name)
                 if normalized and normalized not in names:
                     owned = ctx.lookup.owned(normalized, ctx.customer_id)
                     if owned is not None:
-                        facts.extend(ctx.lookup.facts_for([owned]))
+                        owned_facts = ctx.lookup.facts_for([owned])
+                        facts.extend(owned_facts)
+                        if owned_facts:
+                            ctx.looked_up.append(owned)
         ctx.facts = facts
 
     # --- model responder ----------------------------------------------------------------------------
@@ -236,7 +266,7 @@ class ChatEngine:
         return tools
 
     def _system(self, ctx: TurnContext) -> str:
-        language = ctx.settings.get("language") or "en"
+        language = ctx.language
         verified = ", ".join(r.name for r in ctx.refs)
         who = ("logged in" if ctx.customer_id else "anonymous") + (f"; verified orders: {verified}" if verified
                                                                    else "; no verified order")
@@ -261,6 +291,7 @@ class ChatEngine:
         escalate = False
         parts: list[dict[str, Any]] = []
         searched = ""
+        shown: list[dict[str, Any]] = []  # product cards the search tool returned: cards for those the answer names
         for _ in range(MAX_TOOL_ROUNDS):
             calls: list[ToolCall] = []
             for item in self.model.stream(messages, tools):
@@ -274,10 +305,13 @@ class ChatEngine:
                 tail = guarded.finish()
                 if tail and on_delta:
                     on_delta(tail)
-                language = rules.reply_language(text, ctx.settings.get("language") or "en")
+                language = rules.reply_language(text, ctx.language)
                 if escalate:
                     parts.append({"type": "escalated"})
                 parts.extend(_order_parts(ctx.facts, guarded.sent))
+                named = [c for c in shown if c.get("title") and c["title"] in guarded.sent]
+                if named:
+                    parts.append(rules.products_part(named))
                 return Reply(guarded.sent.strip(), parts, "human" if escalate else rules.detect_intent(text),
                              language, "model", escalate=escalate)
             guarded.finish()  # text before a tool call is checked too, but the final answer is what counts
@@ -285,6 +319,8 @@ class ChatEngine:
                              "tool_calls": [c.message() for c in calls]})
             for call in calls:
                 result, escalated, found = self._run_tool(ctx, call)
+                shown.extend(result.get("_cards") or [])
+                result.pop("_cards", None)
                 escalate = escalate or escalated
                 searched += found
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
@@ -315,8 +351,11 @@ class ChatEngine:
                 self._load_orders(ctx, "")
             return {"orders": ctx.facts}, False, ""
         if call.name == "search_products":
-            products = ctx.search(redact(str(call.arguments.get("query") or ""))[:200])
-            return {"products": products}, False, json.dumps(products)
+            query = redact(str(call.arguments.get("query") or ""))[:200]
+            cards = ctx.products(rules.ProductQuery(query)).cards if query.strip() else []
+            products = ([{k: c.get(k) for k in ("title", "url", "price_formatted", "available")} for c in cards]
+                        if cards else ctx.search(query))
+            return {"products": products, "_cards": cards}, False, json.dumps(products, ensure_ascii=False)
         if call.name == "escalate_to_human":
             return ({"escalated": True, "contact_email": ctx.contact_email,
                      "tell_the_shopper": "The store's staff will reply by email. Lumi keeps no shopper email: "
@@ -336,6 +375,12 @@ class ChatEngine:
         fields: dict[str, Any] = {"last": repr(now), "sentiment": f"{score:.4f}", "intents": json.dumps(intents),
                                   "resolved": int(resolved), "language": reply.language}
         counters: dict[str, float] = {f"intent:{reply.intent}": 1, "messages": 1}
+        known = {o.get("id") for o in session.orders}
+        new_refs = [r.as_dict() for r in ctx.looked_up if r.id not in known]
+        if new_refs:
+            # Orders read for a logged-in customer are kept like verified ones, so retention and customers/redact
+            # (chat.store.sessions_with_orders) find the session that talked about them.
+            fields["orders"] = json.dumps((session.orders + new_refs)[-MAX_SESSION_ORDERS:])
         if session.first_reply_ms is None:
             fields["first_reply_ms"] = elapsed_ms
             bound = next((b for b in FIRST_REPLY_BOUNDS_MS if elapsed_ms <= b), 0)
@@ -360,6 +405,10 @@ class ChatEngine:
                                      "blocked": reply.blocked, "fallback": reply.fallback})
         if self.store.append(session, entry, set_fields=fields, incr={"replies": 1}):
             self.store.count(session, **counters)
+            if session.first_reply_ms is None:
+                self.store.record_first_reply(session, elapsed_ms)
+            if new_refs:
+                session.orders = json.loads(fields["orders"])
             session.sentiment, session.resolved = score, resolved
             session.escalated = session.escalated or reply.escalate
             session.intents = intents

@@ -56,6 +56,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "tracking_number": "Tracking number: {number}.",
         "tracking_carrier": "Carrier: {carrier}.",
         "eta": "Estimated delivery: {date}.",
+        "eta_past": "It was expected on {date}.",
         "no_eta": "There is no estimated delivery date yet.",
         "no_tracking": "There is no tracking number for this order yet.",
         "payment.PENDING": "The payment is still pending.",
@@ -80,6 +81,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "suggest.returns": "Returns",
         "suggest.human": "Talk to a person",
         "date": "{month} {day}",
+        "date_year": "{month} {day}, {year}",
+        "products_found": "Here is what I found:",
+        "products_close": "I couldn't find an exact match, but these come close:",
+        "products_none": "I couldn't find a product matching “{query}”. Try other words, or browse the "
+        "store's collections; I can also pass your question to the {shop} team.",
+        "products_ask": "What are you looking for? Tell me the kind of product, and a colour or budget if you like.",
     },
     "fr": {
         "greeting": "Bonjour ! Je suis l'assistant de {shop}. Je peux vous dire où en est votre commande, vous "
@@ -130,6 +137,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "tracking_number": "Numéro de suivi : {number}.",
         "tracking_carrier": "Transporteur : {carrier}.",
         "eta": "Livraison estimée : {date}.",
+        "eta_past": "La livraison était prévue le {date}.",
         "no_eta": "Il n'y a pas encore de date de livraison estimée.",
         "no_tracking": "Il n'y a pas encore de numéro de suivi pour cette commande.",
         "payment.PENDING": "Le paiement est encore en attente.",
@@ -154,6 +162,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "suggest.returns": "Retours",
         "suggest.human": "Parler à une personne",
         "date": "{day} {month}",
+        "date_year": "{day} {month} {year}",
+        "products_found": "Voici ce que j'ai trouvé :",
+        "products_close": "Je n'ai pas trouvé exactement cela, mais ces produits s'en approchent :",
+        "products_none": "Je n'ai pas trouvé de produit correspondant à « {query} ». Essayez d'autres mots ou "
+        "parcourez les collections de la boutique ; je peux aussi transmettre votre question à l'équipe de {shop}.",
+        "products_ask": "Que recherchez-vous ? Indiquez le type de produit, et une couleur ou un budget si vous "
+        "le souhaitez.",
     },
     "de": {
         "greeting": "Hallo! Ich bin der Assistent von {shop}. Ich kann Ihnen sagen, wo Ihre Bestellung ist, "
@@ -203,6 +218,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "tracking_number": "Sendungsnummer: {number}.",
         "tracking_carrier": "Versanddienstleister: {carrier}.",
         "eta": "Voraussichtliche Zustellung: {date}.",
+        "eta_past": "Sie war für den {date} erwartet.",
         "no_eta": "Es gibt noch kein voraussichtliches Lieferdatum.",
         "no_tracking": "Für diese Bestellung gibt es noch keine Sendungsnummer.",
         "payment.PENDING": "Die Zahlung steht noch aus.",
@@ -228,6 +244,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "suggest.returns": "Rücksendung",
         "suggest.human": "Mit einem Menschen sprechen",
         "date": "{day}. {month}",
+        "date_year": "{day}. {month} {year}",
+        "products_found": "Das habe ich gefunden:",
+        "products_close": "Genau das habe ich nicht gefunden, aber diese Produkte kommen nah heran:",
+        "products_none": "Ich habe kein Produkt zu „{query}“ gefunden. Versuchen Sie andere Wörter oder "
+        "stöbern Sie in den Kollektionen des Shops; ich kann Ihre Frage auch an das Team von {shop} weitergeben.",
+        "products_ask": "Wonach suchen Sie? Nennen Sie die Art des Produkts und gern eine Farbe oder ein Budget.",
     },
     "es": {
         "greeting": "¡Hola! Soy el asistente de {shop}. Puedo decirte dónde está tu pedido, darte el seguimiento y "
@@ -276,6 +298,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "tracking_number": "Número de seguimiento: {number}.",
         "tracking_carrier": "Transportista: {carrier}.",
         "eta": "Entrega estimada: {date}.",
+        "eta_past": "Estaba prevista para el {date}.",
         "no_eta": "Todavía no hay una fecha de entrega estimada.",
         "no_tracking": "Todavía no hay número de seguimiento para este pedido.",
         "payment.PENDING": "El pago aún está pendiente.",
@@ -300,6 +323,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "suggest.returns": "Devoluciones",
         "suggest.human": "Hablar con una persona",
         "date": "{day} de {month}",
+        "date_year": "{day} de {month} de {year}",
+        "products_found": "Esto es lo que he encontrado:",
+        "products_close": "No he encontrado exactamente eso, pero estos productos se acercan:",
+        "products_none": "No he encontrado ningún producto que coincida con «{query}». Prueba con otras palabras o "
+        "mira las colecciones de la tienda; también puedo pasar tu pregunta al equipo de {shop}.",
+        "products_ask": "¿Qué estás buscando? Dime el tipo de producto y, si quieres, un color o un presupuesto.",
     },
 }
 
@@ -326,9 +355,11 @@ def message(language: str, key: str, **values: object) -> str:
     return MESSAGES[supported_language(language)][key].format(**values)
 
 
-def format_date(day: date, language: str) -> str:
-    """A short day-and-month date ("November 25", "25 novembre", "25. November", "25 de noviembre")."""
+def format_date(day: date, language: str, today: date | None = None) -> str:
+    """A short day-and-month date ("November 25", "25 novembre", "25. November", "25 de noviembre"), with the
+    year when `today` is given and falls in another year ("October 7, 2024")."""
     lang = supported_language(language)
     # French writes the first of the month as an ordinal ("1er novembre"); no locale library needed for that.
     day_text = "1er" if lang == "fr" and day.day == 1 else str(day.day)
-    return message(lang, "date", day=day_text, month=MONTHS[lang][day.month - 1])
+    key = "date_year" if today is not None and day.year != today.year else "date"
+    return message(lang, key, day=day_text, month=MONTHS[lang][day.month - 1], year=day.year)

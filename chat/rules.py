@@ -19,7 +19,7 @@ from chat.messages import LANGUAGES, format_date, message, supported_language
 Facts = Mapping[str, Any]
 
 INTENTS: tuple[str, ...] = (
-    "greeting", "order_status", "tracking", "delivery_time", "returns", "human", "thanks", "fallback",
+    "greeting", "order_status", "tracking", "delivery_time", "returns", "human", "product", "thanks", "fallback",
 )
 ORDER_INTENTS = frozenset({"order_status", "tracking", "delivery_time"})
 
@@ -36,6 +36,10 @@ class RuleContext:
     returns_policy: str = ""
     contact_email: str | None = None
     escalated: bool = False
+    # Product questions: the engine searched the catalogue (product_query) and passes the cards it found; "exact"
+    # when every search word matched, "close" when only some did, "" when nothing was found or searched.
+    products: list[dict[str, Any]] = field(default_factory=list)
+    product_match: str = ""
 
 
 @dataclass
@@ -108,6 +112,21 @@ _KEYWORDS: dict[str, tuple[str, ...]] = {
         r"danke\w*", r"vielen dank",
         r"gracias",
     ),
+    "product": (
+        # en
+        r"do you (?:have|sell|carry|stock|make)", r"have you got", r"(?:i'?m |i am )?looking for",
+        r"searching for", r"(?:can|could) you (?:recommend|suggest)", r"show me", r"in stock", r"gift\w*",
+        r"(?:under|below|less than) \$?\d+",
+        # fr
+        r"avez[- ]vous", r"vous avez", r"vendez[- ]vous", r"vous vendez", r"(?:je )?cherche\w*", r"recherche\w*",
+        r"en stock", r"cadeau\w*", r"moins de \d+",
+        # de
+        r"habt ihr", r"haben sie", r"gibt es", r"verkauf(?:t ihr|en sie)", r"(?:ich )?suche\w*",
+        r"auf lager", r"geschenk\w*", r"unter \d+",
+        # es
+        r"tienen", r"tienes", r"venden", r"vendes", r"busco", r"buscando", r"en stock", r"regalo\w*",
+        r"menos de \d+",
+    ),
     "greeting": (
         r"hi", r"hello", r"hey", r"hiya", r"good (?:morning|afternoon|evening)",
         r"bonjour", r"bonsoir", r"salut", r"coucou",
@@ -120,7 +139,9 @@ _INTENT_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 # Specific asks win over generic ones: "talk to a person about my order" is a human request, "thanks, when will it
 # arrive?" a delivery question, "hello, where is my order?" an order question.
-_PRIORITY: tuple[str, ...] = ("human", "returns", "tracking", "delivery_time", "order_status", "thanks", "greeting")
+# A product question ("do you have blue hoodies?") yields to any order or returns question that names one.
+_PRIORITY: tuple[str, ...] = ("human", "returns", "tracking", "delivery_time", "order_status", "product", "thanks",
+                              "greeting")
 
 # "#1001", "order 1001", "commande n° 1001", "Bestellung Nr. 1001", "pedido 1001" (on normalized text).
 _ORDER_REF = re.compile(
@@ -153,16 +174,16 @@ def detect_intent(text: str, language: str = "en") -> str:
 _STOPWORDS: dict[str, frozenset[str]] = {
     "en": frozenset("""the is my where when order i you it to and of what how please hello hi hey thanks thank
         package has have not can your will did arrive want with for this that me delivery return refund yet
-        still talk speak person human track shipped received get""".split()),
+        still talk speak person human track shipped received get looking sell""".split()),
     "fr": frozenset("""le la les est ou ma mon mes je vous commande colis quand bonjour merci salut pas une un et
         pour avec suivi livraison retour svp ne j qu que elle il des du au sera toujours encore recu parler
-        personne vais recevoir rembourser""".split()),
+        personne vais recevoir rembourser avez cherche vendez""".split()),
     "de": frozenset("""ist wo mein meine meinen ich bestellung paket wann die der das und nicht hallo danke bitte
         sie mit wie noch sendung lieferung haben habe eine ein zu kann wurde schon sprechen menschen verfolgen
-        bekomme geliefert zuruck""".split()),
+        bekomme geliefert zuruck habt ihr gibt suche""".split()),
     "es": frozenset("""donde esta mi mis pedido cuando el los las que hola gracias por favor paquete con una un no
         llegara envio quiero se lo del para como todavia aun hablar persona rastrear devolver cuanto llegado
-        recibido""".split()),
+        recibido tienen tienes venden busco buscando""".split()),
 }
 _AMBIGUOUS = frozenset(w for lang, words in _STOPWORDS.items() for w in words
                        if any(w in other for o, other in _STOPWORDS.items() if o != lang))
@@ -186,6 +207,53 @@ def detect_language(text: str) -> str | None:
 def reply_language(text: str, shop_language: str) -> str:
     """The shopper's language when clear, else the shop's."""
     return detect_language(text) or supported_language(shop_language)
+
+
+# --- Product questions --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProductQuery:
+    """What a shopper asks the catalogue for: search words and an optional price range (shop currency)."""
+
+    terms: str
+    max_price: float | None = None
+    min_price: float | None = None
+
+
+# Words that carry no product meaning in a question ("do you have", "je cherche", "habt ihr", "¿tienen?"), in all four
+# languages at once, on normalized (accent-free, lower-case) text.
+_PRODUCT_STOPWORDS = frozenset("""
+    do you have has had got sell sells carry stock stocks make any some a an the for me my i im i'm am is are there
+    looking look search searching find show recommend suggest could can would please something anything products
+    product items item in of with and or to what which that this these those your yours store shop thanks hi hello
+    hey want need buy like would love get one ones kind sort type
+    avez vous avez-vous vendez vendez-vous cherche cherchons recherche je j' des de du la le les un une en au aux
+    pour et ou avec sans quelque chose est-ce que qu est ce il y a t-il bonjour merci svp s'il plait voudrais veux
+    acheter produit produits article articles
+    habt ihr haben sie gibt es verkauft verkaufen suche suchen ich einen eine ein der die das den dem des und oder
+    mit fur von zu im am auf lager etwas hallo danke bitte mochte will kaufen produkt produkte artikel
+    tienen tienes venden vendes busco buscando estoy hay unos unas uno una el los las de del y o con sin para por
+    algo hola gracias quiero quisiera comprar producto productos articulo articulos me
+""".split())
+_PRICE_UNDER = re.compile(r"\b(?:under|below|less than|up to|max(?:imum)?|moins de|jusqu'a|unter|bis|menos de|"
+                          r"hasta)\s*[$€£]?\s*(\d+(?:[.,]\d+)?)\s*(?:[$€£]|eur\w*|euro?s?|dollars?|usd|gbp)?")
+_PRICE_OVER = re.compile(r"\b(?:over|above|more than|plus de|uber|mehr als|mas de)\s*[$€£]?\s*(\d+(?:[.,]\d+)?)"
+                         r"\s*(?:[$€£]|eur\w*|euro?s?|dollars?|usd|gbp)?")
+
+
+def product_query(text: str) -> ProductQuery:
+    """The search words and price range of a product question ("looking for a gift under $50" → "gift", ≤ 50)."""
+    normalized = normalize(text)
+    under, over = _PRICE_UNDER.search(normalized), _PRICE_OVER.search(normalized)
+    normalized = _PRICE_OVER.sub(" ", _PRICE_UNDER.sub(" ", normalized))
+    words = re.findall(r"[a-z0-9][a-z0-9'-]*", normalized)
+    kept = [w for w in words if w not in _PRODUCT_STOPWORDS and w.strip("'-") not in _PRODUCT_STOPWORDS
+            and len(w) > 1 and not w.isdigit()]
+    return ProductQuery(
+        terms=" ".join(w.strip("'-") for w in kept)[:200],
+        max_price=float(under.group(1).replace(",", ".")) if under else None,
+        min_price=float(over.group(1).replace(",", ".")) if over else None,
+    )
 
 
 # --- Order facts --------------------------------------------------------------------------------------------------
@@ -304,7 +372,7 @@ def _fulfillment_status(ful: Facts, lang: str) -> str:
         delivered = _date(ful.get("delivered_at"))
         if delivered is None:
             return message(lang, "ful.DELIVERED_NO_DATE")
-        return message(lang, "ful.DELIVERED", date=format_date(delivered, lang))
+        return message(lang, "ful.DELIVERED", date=format_date(delivered, lang, _today()))
     return message(lang, f"ful.{key}")
 
 
@@ -319,8 +387,17 @@ def _tracking_sentences(ful: Facts, lang: str) -> list[str]:
         sentences.append(message(lang, "tracking_carrier", carrier=carrier))
     eta = _date(ful.get("estimated_delivery_at"))
     if eta is not None and ful.get("status") not in _FINISHED:
-        sentences.append(message(lang, "eta", date=format_date(eta, lang)))
+        today = _today()
+        # A date already gone is never said as if it were still to come (the parcel is late, or its carrier's
+        # estimate was never updated); the year is said whenever it is not this one.
+        key = "eta_past" if eta < today else "eta"
+        sentences.append(message(lang, key, date=format_date(eta, lang, today)))
     return sentences
+
+
+def _today() -> date:
+    # Same calendar as _date: the facts' timestamps are compared as UTC dates.
+    return datetime.now(UTC).date()
 
 
 def order_part(order: Facts) -> dict[str, Any]:
@@ -468,6 +545,27 @@ def _human_reply(ctx: RuleContext, lang: str) -> RuleReply:
     return RuleReply(f"{intro} {how}", "human", lang, [], escalate=True)
 
 
+def products_part(cards: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The widget's product cards (at most three): public catalogue data only."""
+    return {"type": "products", "products": [
+        {key: card.get(key) for key in ("id", "title", "url", "image", "price_formatted", "available")}
+        for card in list(cards)[:3]]}
+
+
+def _product_reply(text: str, ctx: RuleContext, lang: str) -> RuleReply:
+    query = product_query(text)
+    if not ctx.products:
+        if not query.terms and query.max_price is None and query.min_price is None:
+            return RuleReply(message(lang, "products_ask"), "product", lang, [])
+        return RuleReply(message(lang, "products_none", query=query.terms or text.strip()[:60], shop=ctx.shop_name),
+                         "product", lang, [_suggestions(lang, "human")])
+    part = products_part(ctx.products)
+    intro = message(lang, "products_close" if ctx.product_match == "close" else "products_found")
+    lines = [intro] + [f"- {c['title']}" + (f" ({c['price_formatted']})" if c.get("price_formatted") else "")
+                       for c in part["products"]]
+    return RuleReply("\n".join(lines), "product", lang, [part])
+
+
 def respond(text: str, ctx: RuleContext) -> RuleReply:
     """The rule responder's reply to one (already redacted) shopper message."""
     lang = reply_language(text, ctx.language)
@@ -478,6 +576,8 @@ def respond(text: str, ctx: RuleContext) -> RuleReply:
         return _returns_reply(ctx, lang)
     if intent == "human":
         return _human_reply(ctx, lang)
+    if intent == "product":
+        return _product_reply(text, ctx, lang)
     general = _suggestions(lang, "where", "track", "returns", "human")
     if intent == "greeting":
         return RuleReply(greeting(lang, ctx.shop_name), intent, lang, [general])

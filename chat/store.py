@@ -24,12 +24,15 @@ from typing import Any
 import redis
 
 from core import keys
+from core.crypto import DecryptionError, SecretBox
 from core.purge import DataStore, register
 from core.services import CoreServices
 
 # First-reply times are counted in these buckets (upper bounds, ms) so a median can be read from aggregates.
 FIRST_REPLY_BOUNDS_MS = (250, 500, 1000, 2000, 3000, 5000, 8000, 13000, 21000, 34000, 60000)
 TRANSCRIPT_LIMIT = 400  # messages kept per session (a runaway client cannot grow a key without bound)
+MAX_SESSION_ORDERS = 10  # order references a session keeps (verified, or looked up for its logged-in customer)
+TURN_STALE_S = 120  # a turn still marked running after this long died with its process: its client_id may retry
 
 # Writes to a live session only: KEYS = meta, transcript; ARGV = expiry, entry or "", n, n field/value
 # pairs to set, then field/increment pairs. Returns 0 (and writes nothing) when the session has expired.
@@ -62,6 +65,41 @@ redis.call('EXPIREAT', KEYS[1], ARGV[1])
 return n
 """
 
+# Claims a turn for a client_id (idempotent retries): KEYS = meta; ARGV = client_id, now, stale seconds.
+# Returns {"claimed"}, {"running"} or {"done", stored reply JSON}; {"gone"} when the session has expired.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+local f = redis.call('HMGET', KEYS[1], 'turn_client', 'turn_state', 'turn_started', 'turn_reply')
+if f[1] == ARGV[1] then
+  if f[2] == 'done' then return {'done', f[4] or ''} end
+  if f[2] == 'running' and tonumber(f[3] or '0') + tonumber(ARGV[3]) > tonumber(ARGV[2]) then return {'running'} end
+end
+redis.call('HSET', KEYS[1], 'turn_client', ARGV[1], 'turn_state', 'running', 'turn_started', ARGV[2])
+redis.call('HDEL', KEYS[1], 'turn_reply')
+return {'claimed'}
+"""
+
+# Ends a claimed turn: KEYS = meta; ARGV = client_id, reply JSON ('' releases the claim: the turn failed).
+_SETTLE = """
+if redis.call('HGET', KEYS[1], 'turn_client') ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], 'turn_client', 'turn_state', 'turn_started', 'turn_reply')
+else
+  redis.call('HSET', KEYS[1], 'turn_state', 'done', 'turn_reply', ARGV[2])
+end
+return 1
+"""
+
+# Escalates a session once, clearing a resolution it may have had (a session is never both):
+# KEYS = meta. Returns {escalated now (0/1), was resolved (0/1)}.
+_ESCALATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+if redis.call('HGET', KEYS[1], 'escalated') == '1' then return {0, 0} end
+local was = redis.call('HGET', KEYS[1], 'resolved') == '1' and 1 or 0
+redis.call('HSET', KEYS[1], 'escalated', 1, 'resolved', 0)
+return {1, was}
+"""
+
 
 def bucket_width(retention_s: int) -> int:
     """History and analytics buckets: an hour for day-scale retention, finer for very short ones."""
@@ -89,6 +127,8 @@ class Session:
     orders: list[dict[str, str]] = field(default_factory=list)  # [{"id": gid, "name": "#1001"}]
     intents: list[str] = field(default_factory=list)
     secret_digest: str = ""
+    country: str | None = None  # the shopper's country given at creation (product card prices)
+    sealed_customer: str | None = None  # the signed creation's logged_in_customer_id, encrypted (ChatStore.customer)
 
     @property
     def duration_s(self) -> int:
@@ -122,17 +162,31 @@ class SessionGone(LookupError):
 
 
 class ChatStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, box: SecretBox | None = None) -> None:
         self.redis = client
+        self.box = box  # seals a logged-in customer's id in the session (None: sessions keep no customer)
         self._write = client.register_script(_WRITE)
         self._fail = client.register_script(_FAIL)
+        self._claim = client.register_script(_CLAIM)
+        self._settle = client.register_script(_SETTLE)
+        self._escalate = client.register_script(_ESCALATE)
 
     # --- sessions -----------------------------------------------------------------------------------
 
-    def create(self, shop: str, retention_s: int, language: str, now: float | None = None) -> tuple[Session, str]:
-        """A new session and its secret (returned once; only its digest is kept)."""
+    def create(self, shop: str, retention_s: int, language: str, now: float | None = None,
+               country: str | None = None, customer_id: str | None = None) -> tuple[Session, str]:
+        """A new session and its secret (returned once; only its digest is kept). `customer_id`, the signed
+        request's logged-in customer, is kept encrypted and bound to this session: later requests that are not
+        signed by Shopify (the direct stream) take it from here, never from themselves."""
         now = time.time() if now is None else now
         sid, secret = secrets.token_urlsafe(18), secrets.token_urlsafe(32)
+        extra = []
+        if country:
+            extra.append(("country", country))
+        sealed = None
+        if customer_id is not None and self.box is not None:
+            sealed = self.box.encrypt(f"{shop}|{sid}|{customer_id}")
+            extra.append(("customer", sealed))
         expires_at = int(math.ceil(now + retention_s))
         width = bucket_width(retention_s)
         bucket = int(now // width) * width
@@ -144,6 +198,8 @@ class ChatStore:
                 "language": language, "escalated": 0, "resolved": 0, "secret": _digest(secret), "orders": "[]",
                 "intents": "[]",
             })
+            for name, value in extra:
+                pipe.hset(meta, name, value)
             pipe.expireat(meta, expires_at)
             index, stats = keys.chat_index(shop, bucket), keys.chat_stats(shop, bucket)
             buckets = keys.chat_buckets(shop)
@@ -156,8 +212,68 @@ class ChatStore:
             pipe.expireat(buckets, shared_expiry, gt=True)
             pipe.execute()
         session = Session(sid, shop, now, expires_at, now, 0, 0, language, False, False, None, None,
-                          secret_digest=_digest(secret))
+                          secret_digest=_digest(secret), country=country, sealed_customer=sealed)
         return session, secret
+
+    def customer(self, session: Session) -> str | None:
+        """The logged-in customer id sealed at the session's creation, or None (anonymous, or unreadable)."""
+        if not session.sealed_customer or self.box is None:
+            return None
+        try:
+            shop, sid, customer = self.box.decrypt(session.sealed_customer).split("|", 2)
+        except (DecryptionError, ValueError):
+            return None
+        # Bound to this session: a sealed value copied into another session's hash would not be accepted.
+        return customer if (shop, sid) == (session.shop, session.id) and customer.isdigit() else None
+
+    # --- idempotent turns -----------------------------------------------------------------------------
+
+    def claim_turn(self, session: Session, client_id: str) -> tuple[str, dict[str, Any] | None]:
+        """("claimed", None): run the turn; ("running", None): the same client_id is being answered;
+        ("done", reply): it was answered, here is the reply; ("gone", None): the session expired."""
+        result = self._claim(keys=[keys.chat_session(session.shop, session.id)],
+                             args=[client_id, time.time(), TURN_STALE_S])
+        state = result[0]
+        if state == "done":
+            return "done", json.loads(result[1]) if result[1] else None
+        return str(state), None
+
+    def settle_turn(self, session: Session, client_id: str, reply: dict[str, Any] | None) -> None:
+        """Store the reply for retries of `client_id`, or release the claim (reply None: the turn failed)."""
+        self._settle(keys=[keys.chat_session(session.shop, session.id)],
+                     args=[client_id, json.dumps(reply, ensure_ascii=False) if reply is not None else ""])
+
+    def escalate(self, session: Session) -> bool:
+        """Mark the session escalated (once) and clear its resolution; the counters follow. False when it was
+        already escalated (or has expired)."""
+        now, was_resolved = self._escalate(keys=[keys.chat_session(session.shop, session.id)])
+        if not now:
+            return False
+        self.count(session, escalated=1, **({"resolved": -1} if was_resolved else {}))
+        session.escalated, session.resolved = True, False
+        return True
+
+    def record_first_reply(self, session: Session, elapsed_ms: int) -> None:
+        """Keep the first reply time of a session with its start bucket (a number, no id): analytics take a
+        true median of these."""
+        retention = max(1, session.expires_at - int(session.started))
+        width = bucket_width(retention)
+        bucket = int(session.started // width) * width
+        key = keys.chat_reply_times(session.shop, bucket)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, int(elapsed_ms))
+            pipe.expireat(key, bucket + retention, lt=True)  # like the counters: never outlives the bucket
+            pipe.execute()
+
+    def first_reply_times(self, shop: str, since: float | None = None, until: float | None = None) -> list[int]:
+        """First reply times (ms) of the sessions started in the buckets of [since, until)."""
+        # The buckets analytics count: those starting in the range (chat.analytics reads counters the same way).
+        wanted = [b for b in self._buckets(shop) if (since is None or b >= since) and (until is None or b < until)]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for bucket in wanted:
+                pipe.lrange(keys.chat_reply_times(shop, bucket), 0, -1)
+            found = pipe.execute()
+        return [int(v) for values in found for v in values]
 
     def opened_this_minute(self, shop: str) -> int:
         """Count one more session opened by the shop's storefront this minute; the count so far."""
@@ -308,6 +424,7 @@ def _session(shop: str, sid: str, raw: dict[str, str]) -> Session:
         sentiment=float(sentiment) if sentiment not in (None, "") else None,
         first_reply_ms=int(first) if first else None, orders=json.loads(raw.get("orders") or "[]"),
         intents=json.loads(raw.get("intents") or "[]"), secret_digest=raw.get("secret", ""),
+        country=raw.get("country") or None, sealed_customer=raw.get("customer") or None,
     )
 
 

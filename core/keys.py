@@ -211,6 +211,21 @@ def chat_new_sessions(shop_domain: str, minute: int) -> str:
 CHAT_RATE_TTL = 120  # seconds a per-minute counter lives
 
 
+def chat_reply_times(shop_domain: str, bucket: int) -> str:
+    """List: first-reply times (ms) of the sessions that started in one time bucket (numbers only, no ids), so
+    analytics report a true median."""
+    return f"{PREFIX}:chat:{shop_domain}:replies:{bucket}"
+
+
+def chat_origins(shop_domain: str) -> str:
+    """String (JSON list): the shop's storefront origins (myshopify domain and primary domain), which the direct
+    chat stream answers with CORS. Store configuration read from the Admin API, cached briefly."""
+    return f"{PREFIX}:chat:{shop_domain}:origins:storefront"
+
+
+CHAT_ORIGINS_TTL = 300  # a changed primary domain is honoured within five minutes
+
+
 def chat_pattern(shop_domain: str) -> str:
     """Every chat key of a shop (purge and inventory only)."""
     return f"{PREFIX}:chat:{shop_domain}:*"

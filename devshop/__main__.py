@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bulk-delay", type=float, default=0.0, metavar="S",
                         help="seconds a bulk export sleeps per 1,000 objects (to watch it RUNNING)")
     parser.add_argument("--bulk-dir", help="where bulk result files go (default: a temporary directory)")
+    parser.add_argument("--proxy-buffer", action="store_true",
+                        help="the app proxy reads the app's whole answer before sending it (default: streams it "
+                             "through as it arrives); POST /_devshop/proxy {\"buffer\": ...} switches it later")
     return parser.parse_args(argv)
 
 
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "API_KEY": args.api_key, "API_SECRET": args.api_secret, "APP_URL": args.app_url,
         "APP_TOML": args.app_toml, "TOKEN_TTL": args.token_ttl, "AUTHORIZE_MODE": args.authorize_mode,
         "WEBHOOK_TIMEOUT": args.webhook_timeout, "WEBHOOK_RETRY_SCHEDULE": args.webhook_retry_schedule,
-        "BULK_DELAY": args.bulk_delay, "BULK_DIR": args.bulk_dir,
+        "BULK_DELAY": args.bulk_delay, "BULK_DIR": args.bulk_dir, "APP_PROXY_BUFFER": args.proxy_buffer,
         "SHOPS": {args.shop: {"products": args.products, "orders": args.orders, "seed": args.seed,
                               "plan": args.plan, "orders_recent": args.orders_recent,
                               "currency": args.currency}},

@@ -26,7 +26,7 @@ def register_state(app: Flask, config: Mapping[str, Any]) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from devshop import admin, bulk, control, graphql_api, oauth, proxy, storefront
+    from devshop import admin, bulk, control, customers, graphql_api, oauth, proxy, storefront
 
     state = app.extensions["devshop"]
     app.register_blueprint(graphql_api.bp)
@@ -35,6 +35,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(storefront.bp)
+    app.register_blueprint(customers.bp)
     proxy.register(app, state.app_proxy)
 
     @app.get("/")

@@ -246,6 +246,20 @@ def app_settings() -> Response:
     })
 
 
+@bp.route("/proxy", methods=["GET", "POST", "PUT"])
+def proxy_settings() -> Response:
+    """The app proxy's mode for this devshop process: `{"buffer": true}` reads the app's whole answer before
+    sending it with a Content-Length (as Shopify's proxy might), `false` (the default) streams it through."""
+    state = get_state()
+    if request.method != "GET":
+        buffer = _body().get("buffer")
+        if not isinstance(buffer, bool):
+            return _error("buffer must be true or false")
+        state.app_proxy_buffer = buffer
+    return DevShopState.json({"buffer": state.app_proxy_buffer, "timeout": state.app_proxy_timeout,
+                              "app_proxy": state.app_proxy.describe() if state.app_proxy else None})
+
+
 @bp.get("/health")
 def health() -> Response:
     return DevShopState.json({"ok": True})

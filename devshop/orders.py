@@ -1,12 +1,18 @@
 """Deterministic, lazily generated orders (#1001...) whose line items point at catalogue products.
 
 The first four orders of every shop are fixed support-chat cases (DEMO_ORDERS): #1001-#1003 belong to one demo
-customer, #1004 to another; their line items still come from the catalogue like every other order's."""
+customer, #1004 to another; their line items still come from the catalogue like every other order's.
+
+In an orders_recent shop (`make dev`) the demo orders are dated relative to the anchor (the shop's creation, i.e.
+now): placed one to five days earlier, with the in-transit parcels' estimated delivery two or three days after it,
+so a support chat tried today never sees a past estimate for them. They are then the only orders out of number
+order, and the date orderings list them in their place (a sorted list merged with the rest). In the default fixed
+past span they keep their place in the schedule, estimates included, like every other order."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -79,6 +85,8 @@ class DemoOrder:
     fulfillment_status: str
     shipment: DemoShipment | None  # one fulfillment (all line items but the last when PARTIALLY_FULFILLED)
     case: str  # what a support chat should be able to say about it
+    placed_before: timedelta  # orders_recent: created this long before the anchor
+    eta_after: timedelta | None = None  # orders_recent: the parcel's estimated delivery this long after the anchor
 
     @property
     def name(self) -> str:
@@ -93,12 +101,16 @@ DEMO_CUSTOMER = DemoCustomer(DEMO_CUSTOMER_ID, "shopper@example.com", "Sam", "Sh
 OTHER_CUSTOMER = DemoCustomer(OTHER_CUSTOMER_ID, "other@example.com", "Olive", "Other")
 DEMO_ORDERS: dict[str, DemoOrder] = {order.name: order for order in (
     DemoOrder(1, DEMO_CUSTOMER, "PAID", "FULFILLED", DemoShipment("IN_TRANSIT", "UPS", "1Z999AA10123456784"),
-              "shipped, in transit with UPS: tracking link and estimated delivery"),
+              "shipped, in transit with UPS: tracking link and estimated delivery",
+              timedelta(days=5, hours=3, minutes=17, seconds=11), timedelta(days=2, hours=6)),
     DemoOrder(2, DEMO_CUSTOMER, "PAID", "PARTIALLY_FULFILLED", DemoShipment("IN_TRANSIT", "DHL Express", "3318810025"),
-              "partly shipped: one parcel in transit with DHL Express, the last line item not shipped yet"),
-    DemoOrder(3, DEMO_CUSTOMER, "PAID", "UNFULFILLED", None, "paid, not shipped yet"),
+              "partly shipped: one parcel in transit with DHL Express, the last line item not shipped yet",
+              timedelta(days=3, hours=20, minutes=41, seconds=37), timedelta(days=3, hours=2)),
+    DemoOrder(3, DEMO_CUSTOMER, "PAID", "UNFULFILLED", None, "paid, not shipped yet",
+              timedelta(days=1, hours=4, minutes=8, seconds=53)),
     DemoOrder(4, OTHER_CUSTOMER, "PAID", "FULFILLED", DemoShipment("IN_TRANSIT", "USPS", "9400111899223344556677"),
-              "another customer's order: in transit with USPS"),
+              "another customer's order: in transit with USPS",
+              timedelta(days=4, hours=9, minutes=2, seconds=29), timedelta(days=2, hours=20)),
 )}
 _DEMO_BY_NUMBER = {order.number: order for order in DEMO_ORDERS.values()}
 _DEMO_CUSTOMER_IDS = {order.customer.id for order in DEMO_ORDERS.values()}
@@ -228,7 +240,7 @@ class OrderBook:
     def segments(self, sort_key: str, only: Collection[int] | None = None) -> list[Segment]:
         """The orders in `sort_key` order; `only`: just those numbers (a search that pins its orders), so a lookup
         by name does not generate every order of a large shop."""
-        # Creation, processing and update times all grow with the order number.
+        # Creation, processing and update times all grow with the order number (but for redated demo orders).
         monotone: dict[str, Callable[[int], tuple]] = {
             "ID": lambda n: (ORDER_ID_BASE + n, ORDER_ID_BASE + n),
             "ORDER_NUMBER": lambda n: (n, ORDER_ID_BASE + n),
@@ -238,10 +250,20 @@ class OrderBook:
             "RELEVANCE": lambda n: (ORDER_ID_BASE + n, ORDER_ID_BASE + n),
         }
         if sort_key in monotone:
+            key = monotone[sort_key]
             if only is not None:
-                key = monotone[sort_key]
                 return [ListSegment(sorted((key(n), n) for n in set(only) if 1 <= n <= self.count))]
-            return [MonotoneSegment(1, self.count, monotone[sort_key], lambda n: False)]
+            redated = self.redated_numbers() if sort_key in ("CREATED_AT", "PROCESSED_AT", "UPDATED_AT") else ()
+            if not redated:
+                return [MonotoneSegment(1, self.count, key, lambda n: False)]
+
+            def bisect_key(n: int) -> tuple:
+                # A redated order is skipped by the walk; bisection still reads its key, so it gets the time
+                # the schedule had for it, which lies between its neighbours' creation and update times.
+                return (_iso(self._scheduled(n)), ORDER_ID_BASE + n) if n in redated else key(n)
+
+            return [MonotoneSegment(1, self.count, bisect_key, lambda n: n in redated),
+                    ListSegment(sorted((key(n), n) for n in redated))]
         if sort_key not in self._sorted:
             value: Callable[[Order], object] = {
                 "TOTAL_PRICE": lambda o: f"{o.total:020.2f}",
@@ -256,6 +278,18 @@ class OrderBook:
             wanted = set(only)
             return [ListSegment([entry for entry in self._sorted[sort_key] if entry[1] in wanted])]
         return [ListSegment(self._sorted[sort_key])]
+
+    def redated_numbers(self) -> frozenset[int]:
+        """The demo orders dated relative to the anchor instead of by the schedule (orders_recent only)."""
+        if self.anchor is None:
+            return frozenset()
+        return frozenset(n for n in _DEMO_BY_NUMBER if n <= self.count)
+
+    def _scheduled(self, n: int) -> datetime:
+        """Order n's creation time by the schedule: the first draw of its stream, as _generate makes it."""
+        step = self.step_s
+        return self.start + timedelta(seconds=(n - 1) * step + rng_for(self.seed, "order", n).randrange(
+            max(step // 2, 1)))
 
     @staticmethod
     def _sellable(product: Product | None) -> bool:
@@ -317,6 +351,8 @@ class OrderBook:
         demo = _DEMO_BY_NUMBER.get(n)
         if demo is not None:  # its own case, whatever the draw (drawn anyway: the rest of the stream is unchanged)
             scenario = "demo"
+            if self.anchor is not None:
+                created = self.anchor - demo.placed_before
         elif self.anchor is not None:  # nothing happens after the anchor: young orders have not got far yet
             age = self.anchor - created
             if age < timedelta(days=3):
@@ -381,6 +417,9 @@ class OrderBook:
             if demo.shipment is not None:
                 shipped = items if demo.fulfillment_status == "FULFILLED" else items[:-1]
                 ship(1, shipped, demo.shipment.display_status, 0, fixed=demo.shipment)
+                if self.anchor is not None:
+                    fulfillments[-1] = _redated(fulfillments[-1], demo, created, self.anchor)
+                    updated = fulfillments[-1].updated_at
             fulfillment_status, financial = demo.fulfillment_status, demo.financial_status
         elif scenario == "partial":
             ship(1, items[:1], "DELIVERED", 0)
@@ -420,6 +459,8 @@ class OrderBook:
         updated = min(updated, created + timedelta(days=20))
         if self.anchor is None:
             updated = created + timedelta(days=20) + (updated - created) / 1000
+        elif demo is not None:  # dated by the anchor, not by the schedule: its own times, all before the anchor
+            pass
         else:  # squeeze into less than the gap between two orders, so it stays before the anchor too
             updated = created + (updated - created) * (max(step // 2 - 1, 0) / (20 * 86400))
         customer = rng.randrange(max(self.count // 2, 1))
@@ -445,6 +486,17 @@ class OrderBook:
             note=None if rng.random() < 0.85 else "Please leave the parcel with the concierge.",
             test=rng.random() < 0.02 and demo is None,
         )
+
+
+def _redated(fulfillment: Fulfillment, demo: DemoOrder, created: datetime, anchor: datetime) -> Fulfillment:
+    """A demo order's parcel in an orders_recent shop: shipped a day after the order, in transit since shortly after,
+    due demo.eta_after past the anchor (so in the future while the anchor is about now)."""
+    shipped = created + timedelta(hours=22)
+    in_transit = shipped + timedelta(hours=7) if fulfillment.in_transit_at is not None else None
+    eta = anchor + demo.eta_after if demo.eta_after is not None else fulfillment.estimated_delivery_at
+    last = max(t for t in (shipped, in_transit) if t is not None)
+    return replace(fulfillment, created_at=shipped, updated_at=last, in_transit_at=in_transit,
+                   estimated_delivery_at=eta, delivered_at=None)
 
 
 def _iso(dt: datetime) -> str:

@@ -1,12 +1,22 @@
-"""Shopify's app proxy: storefront paths under /{prefix}/{subpath} forwarded to the app, signed."""
+"""Shopify's app proxy: storefront paths under /{prefix}/{subpath} forwarded to the app, signed.
+
+Whether Shopify's proxy passes a streamed answer (Server-Sent Events) through as it is written or buffers it whole is
+not documented, so devshop does both: by default the app's answer streams through chunk by chunk as it arrives;
+with buffering on (`POST /_devshop/proxy {"buffer": true}`, `python -m devshop --proxy-buffer` or config
+`APP_PROXY_BUFFER`) devshop reads the whole answer first and sends it at once with a Content-Length.
+
+The logged-in customer (`logged_in_customer_id`) is the request header X-Devshop-Customer-Id, else the customer of
+devshop's storefront login cookie (customers.py); neither reaches the app (Shopify strips every cookie).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -14,6 +24,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 import requests
 from flask import Flask, Response, request
 
+from devshop.customers import current_customer_id
 from devshop.pages import plain_error
 from devshop.state import get_state
 from devshop.webhooks import rebase
@@ -22,8 +33,8 @@ PREFIXES = ("apps", "a", "community", "tools")  # the prefixes a merchant may pi
 SUBPATH = re.compile(r"^[A-Za-z0-9_-]{1,30}$")
 RESERVED_SUBPATHS = frozenset({"admin", "services", "password", "login"})
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-CUSTOMER_HEADER = "X-Devshop-Customer-Id"  # devshop's stand-in for a logged-in storefront customer
 DEFAULT_TIMEOUT = 10.0  # seconds; Shopify's own proxy timeout is not documented
+STREAM_READ_SIZE = 64 * 1024  # at most this many bytes per chunk passed on; a chunk goes as soon as any bytes come
 
 # The parameters Shopify adds; a shopper cannot supply their own (they are replaced, never doubled).
 ADDED_PARAMS = frozenset({"shop", "logged_in_customer_id", "path_prefix", "timestamp", "signature"})
@@ -37,6 +48,8 @@ DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {"cookie", "host", "content-length", "x-f
 # ones the proxy's own server writes (Content-Length, Date, Server). Shopify's page mentions more
 # "disallowed headers" without a list we could confirm, so nothing else is removed.
 DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "content-length", "date", "server"}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,8 @@ def forward(shop_domain: str, rest: str = "") -> Response:
     tail = request.path[len(f"/shops/{shop_domain}{proxy.path_prefix}"):]
     pairs = [(k, v) for k, v in parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True)
              if k not in ADDED_PARAMS]
-    pairs += [("shop", shop.domain), ("logged_in_customer_id", request.headers.get(CUSTOMER_HEADER, "").strip()),
+    # The header (any id, a test hook) or devshop's login cookie; "" for a guest, as Shopify sends it.
+    pairs += [("shop", shop.domain), ("logged_in_customer_id", current_customer_id(shop)),
               ("path_prefix", proxy.path_prefix), ("timestamp", str(int(time.time())))]
     pairs.append(("signature", proxy_signature(pairs, state.api_secret)))
     target = proxy.url + quote(tail, safe="/:@!$&'()*+,;=-._~") + "?" + urlencode(pairs)
@@ -125,14 +139,36 @@ def forward(shop_domain: str, rest: str = "") -> Response:
         return plain_error("Gateway timeout", f"The app did not answer {proxy.url} in time.", 504)
     except requests.RequestException as err:
         return plain_error("Bad gateway", f"The app could not be reached at {proxy.url}: {type(err).__name__}", 502)
-    try:
-        content = upstream.raw.read(decode_content=False)
-    except Exception as err:  # the app hung up mid-body
-        upstream.close()
-        return plain_error("Bad gateway", f"The app's answer was cut short: {type(err).__name__}", 502)
-    upstream.close()
     passed = [(k, v) for k, v in upstream.raw.headers.items() if k.lower() not in DROPPED_RESPONSE_HEADERS]
-    response = Response(content, status=upstream.status_code, headers=passed)
+    if state.app_proxy_buffer:
+        try:
+            content = upstream.raw.read(decode_content=False)
+        except Exception as err:  # the app hung up mid-body
+            return plain_error("Bad gateway", f"The app's answer was cut short: {type(err).__name__}", 502)
+        finally:
+            upstream.close()
+        response = Response(content, status=upstream.status_code, headers=passed)  # Content-Length: the whole body
+    else:
+        # The same bytes, unchanged, so the app's own Content-Length (when it sent one) still holds.
+        length = upstream.raw.headers.get("Content-Length")
+        if length is not None:
+            passed.append(("Content-Length", length))
+        response = Response(_relay(upstream), status=upstream.status_code, headers=passed, direct_passthrough=True)
     if not any(k.lower() == "content-type" for k, _ in passed):
         del response.headers["Content-Type"]
     return response
+
+
+def _relay(upstream: requests.Response) -> Iterator[bytes]:
+    """The app's body as it arrives: read1 hands over whatever bytes are there instead of waiting for a full
+    buffer, so each event of a Server-Sent Events stream reaches the shopper when the app writes it."""
+    try:
+        while chunk := upstream.raw.read1(STREAM_READ_SIZE, decode_content=False):
+            yield chunk
+    except Exception as err:
+        # The headers are out: all devshop can do is end the connection early, as a proxy would, so the shopper
+        # sees a cut-short answer rather than a complete-looking one.
+        log.warning("app proxy: the app's streamed answer was cut short: %s", type(err).__name__)
+        raise
+    finally:
+        upstream.close()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from graphql import GraphQLResolveInfo
@@ -896,6 +897,18 @@ class OrderNode:
         return rows[:first] if first is not None else rows
 
 
+def primary_domain(ctx: Ctx) -> dict[str, Any]:
+    """The domain shoppers see the store on: devshop's storefront, on the origin the caller reached devshop at
+    (where /shops/<shop>/ pages are served), so a browser on those pages sends exactly this as its Origin (an app
+    can allow it for CORS as it would the shop's own domain). `https://<shop>` when there is no request."""
+    if not ctx.base_url:
+        return {"id": gid("Domain", ctx.shop.id), "host": ctx.shop.domain, "url": f"https://{ctx.shop.domain}",
+                "sslEnabled": True}
+    parts = urlsplit(ctx.base_url)
+    return {"id": gid("Domain", ctx.shop.id), "host": parts.netloc, "url": f"{parts.scheme}://{parts.netloc}",
+            "sslEnabled": parts.scheme == "https"}
+
+
 def shop_node(ctx: Ctx) -> dict[str, Any]:
     shop = ctx.shop
     zone = ZoneInfo(shop.timezone)
@@ -912,7 +925,7 @@ def shop_node(ctx: Ctx) -> dict[str, Any]:
         "weightUnit": "KILOGRAMS" if shop.currency != "USD" else "POUNDS",
         "url": url, "description": f"{shop.name} — a devshop store", "shopOwnerName": "Dev Owner",
         "createdAt": iso(shop.created_at), "updatedAt": iso(shop.created_at),
-        "primaryDomain": {"id": gid("Domain", shop.id), "host": shop.domain, "url": url, "sslEnabled": True},
+        "primaryDomain": primary_domain(ctx),
         "plan": {"displayName": shop.plan_display_name, "partnerDevelopment": False, "shopifyPlus": shop.shopify_plus},
     }
 

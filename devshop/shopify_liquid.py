@@ -585,7 +585,7 @@ MARKET = {"id": None, "handle": None}
 COUNTRY = {"iso_code": None, "name": None, "currency": CURRENCY, "market": MARKET}
 LANGUAGE = {"iso_code": None, "name": None, "endonym_name": None, "primary": None, "root_url": None}
 GLOBAL_OBJECTS: dict[str, Any] = {
-    "routes": {"root_url": None},
+    "routes": {"root_url": None, "account_login_url": None, "account_logout_url": None},
     "product": PRODUCT,
     "collection": COLLECTION,
     "shop": {"name": None, "permanent_domain": None, "domain": None, "url": None, "currency": None,
@@ -595,7 +595,8 @@ GLOBAL_OBJECTS: dict[str, Any] = {
     "request": {"locale": LANGUAGE, "design_mode": None, "page_type": None, "host": None, "path": None,
                 "origin": None},
     "cart": {"currency": CURRENCY, "item_count": None, "total_price": None},
-    "customer": {"id": None},  # always nil: devshop's shoppers are guests
+    # nil for a guest; a customer logged in through devshop (customers.py) has these
+    "customer": {"id": None, "email": None, "first_name": None, "last_name": None, "name": None},
     "template": {"name": None, "suffix": None, "directory": None},
     "canonical_url": None, "page_title": None, "page_description": None,
 }

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "AUTHORIZE_MODE": "auto",  # "auto": approve installs at once; "page": show the approval page first
     "APP_PROXY": None,  # {url, prefix, subpath}: overrides shopify.app.toml's [app_proxy]
     "APP_PROXY_TIMEOUT": 10.0,  # seconds devshop waits for the app behind the proxy (Shopify's is undocumented)
+    "APP_PROXY_BUFFER": False,  # True: the proxy reads the app's whole answer before sending it (else it streams)
     "WEBHOOK_TIMEOUT": 5.0,  # seconds for the app to answer a webhook (Shopify: 5)
     "WEBHOOK_RETRY_SCHEDULE": None,  # seconds before each retry; None: webhooks.DEFAULT_RETRY_SCHEDULE
     "BULK_DELAY": 0.0,  # seconds a bulk export sleeps per 1,000 objects written (to watch RUNNING in tests)
@@ -79,6 +80,7 @@ class DevShopState:
         self.app_proxy = AppProxy.from_config(settings["APP_PROXY"] or (self.toml.app_proxy if self.toml else None),
                                               self.app_url)
         self.app_proxy_timeout = float(settings["APP_PROXY_TIMEOUT"])
+        self.app_proxy_buffer = bool(settings["APP_PROXY_BUFFER"])  # switched by POST /_devshop/proxy
         schedule = settings["WEBHOOK_RETRY_SCHEDULE"]
         self.webhooks = WebhookDispatcher(self.api_secret, self.app_url, self.toml, api_version,
                                           timeout=float(settings["WEBHOOK_TIMEOUT"]),

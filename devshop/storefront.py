@@ -6,6 +6,15 @@ A page renders the way Shopify renders one: the JSON template's sections first (
 `javascript`/`stylesheet` in <head>, once per page), then the layout with `content_for_header` and
 `content_for_layout`, then app embeds (`target: body`) right before </body>. App blocks come from the shop's storefront
 configuration (the control API's /storefront; DEFAULT_BLOCKS until set) and show only while the app is installed.
+
+The shopper is a guest (Liquid `customer` is nil) unless logged in through devshop (customers.py: the header
+X-Devshop-Customer-Id, or the cookie `/shops/<shop>/account/login?customer=<id>` sets); `customer` then has `id`,
+`email`, `first_name`, `last_name` and `name`, and the header shows who it is with a "Log out" link.
+
+Test hooks in the query string, besides `?country=`, `?locale=`, `?design_mode=1`, `?lumi=off` and
+`?lumi_<setting>=`: `?devshop_fixed=apply-filters` adds a theme element fixed to the bottom right of the viewport,
+a mobile "Apply filters" bar's button (`#devshop-fixed-apply-filters`: position fixed, right 16px, bottom 16px,
+56px high, z-index 4, a theme's own low stacking level), so a test can check an app embed's launcher clears it.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from flask import Blueprint, Response, abort, request, send_from_directory
 from liquid.exceptions import LiquidError
 
 from devshop.catalogue import Collection, Product
+from devshop.customers import Customer, current_customer
 from devshop.markets import market_for_country
 from devshop.pages import plain_error
 from devshop.shopify_liquid import (
@@ -66,6 +76,8 @@ DEFAULT_BLOCKS: dict[str, list[dict[str, Any]]] = {
 }
 OFF_VALUES = ("off", "0", "false", "no")
 OVERRIDE_PREFIX = "lumi_"  # ?lumi_<setting id>=value overrides that setting in every app block of the page
+FIXED_PARAM = "devshop_fixed"
+FIXED_ELEMENTS = ("apply-filters",)  # the values ?devshop_fixed= takes (theme snippet devshop-fixed-<value>)
 ASSET_MAX_AGE = 365 * 86400
 MENU_COLLECTIONS = 4
 
@@ -293,7 +305,7 @@ class Page:
     <head> tags the app blocks on it need (PAGE_KEY in the render context)."""
 
     def __init__(self, storefront: Storefront, shop: Shop, template: str, args: Mapping[str, str], *,
-                 origin: str, path: str, installed: bool) -> None:
+                 origin: str, path: str, installed: bool, customer: Customer | None = None) -> None:
         self.storefront, self.shop, self.template = storefront, shop, template
         self.root = f"/shops/{shop.domain}/"
         wanted_country = (args.get("country") or "").upper()
@@ -308,7 +320,9 @@ class Page:
         self.design_mode = (args.get("design_mode") or "").lower() in ("1", "true", "yes", "on")
         self.apps_on = installed and (args.get("lumi") or "").lower() not in OFF_VALUES
         self.overrides = {k[len(OVERRIDE_PREFIX):]: v for k, v in args.items() if k.startswith(OVERRIDE_PREFIX)}
+        self.fixed = args.get(FIXED_PARAM) or None
         self.origin, self.path = origin, path
+        self.customer = customer
         self.head: dict[str, str] = {}  # asset URL → tag, in the order first needed
         self.blocks_taken = False
         self.embed_tail: list[str] = []
@@ -330,7 +344,8 @@ class Page:
         title = (product.title if product else collection.title if collection else shop.name)
         self.globals = {
             PAGE_KEY: self,
-            "routes": Drop(root_url=root),
+            "routes": Drop(root_url=root, account_login_url=f"{root}account/login",
+                           account_logout_url=f"{root}account/logout"),
             "shop": Drop(name=shop.name, permanent_domain=shop.domain, domain=shop.domain,
                          url=f"{self.origin}{root}".rstrip("/"), currency=shop.currency,
                          money_format=money_format(shop.currency),
@@ -343,7 +358,8 @@ class Page:
             "request": Drop(locale=language, design_mode=self.design_mode, page_type=self.template,
                             host=self.origin.split("//", 1)[-1], path=self.path, origin=self.origin),
             "cart": Drop(currency=currency_drop(self.currency, locale), item_count=0, total_price=0),
-            "customer": None,
+            "customer": customer_drop(self.customer),
+            "devshop_fixed": self.fixed,
             "template": TemplateDrop(name=self.template, suffix=None, directory=None),
             "canonical_url": f"{self.origin}{self.path}",
             "page_title": title,
@@ -362,6 +378,8 @@ class Page:
 
     # -- rendering --
     def render(self) -> str:
+        if self.fixed is not None and self.fixed not in FIXED_ELEMENTS:
+            raise StorefrontError(f"?{FIXED_PARAM} must be one of {', '.join(FIXED_ELEMENTS)}, not {self.fixed!r}")
         theme = self.storefront.theme
         spec = theme.template(self.template)
         content = "".join(self.render_section(key, spec["sections"][key]) for key in spec.get("order", []))
@@ -481,6 +499,14 @@ class Page:
         return "<script>window.Shopify=window.Shopify||{};" + "".join(values) + "</script>"
 
 
+def customer_drop(customer: Customer | None) -> Drop | None:
+    """Liquid's `customer`: nil for a guest, as on Shopify."""
+    if customer is None:
+        return None
+    return Drop(id=customer.id, email=customer.email, first_name=customer.first_name, last_name=customer.last_name,
+                name=customer.name)
+
+
 def _page_description(shop: Shop, product: Product | None, collection: Collection | None) -> str:
     if product is not None:
         return f"{product.title} by {product.vendor} at {shop.name}."
@@ -498,7 +524,7 @@ def _no_shop(shop_domain: str) -> Response:
 def _page(shop: Shop, template: str) -> Page:
     state = get_state()
     return Page(state.storefront, shop, template, request.args, origin=request.host_url.rstrip("/"),
-                path=request.path, installed=state.tokens.installed(shop.domain))
+                path=request.path, installed=state.tokens.installed(shop.domain), customer=current_customer(shop))
 
 
 def _respond(page: Page, status: int = 200) -> Response:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from flask import Flask
@@ -177,6 +178,23 @@ class DevShopControl:
             raise LookupError("devshop has no app proxy: set APP_URL and [app_proxy] in shopify.app.toml")
         base = f"{self.url}/shops/{shop}{proxy['path_prefix']}"
         return f"{base}/{path.lstrip('/')}" if path else base
+
+    def proxy_settings(self) -> dict[str, Any]:
+        """The app proxy's mode: {"buffer": bool, "timeout": seconds, "app_proxy": {...} or None}."""
+        return self._call("GET", "/proxy")
+
+    def set_proxy_buffer(self, buffer: bool) -> dict[str, Any]:
+        """True: the proxy reads the app's whole answer, then sends it with a Content-Length; False: it streams."""
+        return self._call("POST", "/proxy", {"buffer": buffer})
+
+    def login_url(self, shop: str, customer_id: int | str | None = None, return_to: str | None = None) -> str:
+        """devshop's "log in as" page (customer_id None: the list), which sets its login cookie and redirects."""
+        params = {k: str(v) for k, v in (("customer", customer_id), ("return_to", return_to)) if v is not None}
+        query = "?" + "&".join(f"{k}={quote(v, safe='/')}" for k, v in params.items()) if params else ""
+        return f"{self.url}/shops/{shop}/account/login{query}"
+
+    def logout_url(self, shop: str) -> str:
+        return f"{self.url}/shops/{shop}/account/logout"
 
     def admin_app_url(self, shop: str) -> str:
         """The admin page that loads the app in its iframe (what OAuth's callback redirects to)."""

@@ -91,6 +91,9 @@ DEMO_SHOP = "lumi-demo.myshopify.com"  # the shop devshop creates and `make dev`
 INSTALL_TIMEOUT = 15.0  # seconds for each request of the install flow
 INSTALL_MAX_STEPS = 12
 APPROVE_FORM_ID = "devshop-approve"  # the form on devshop's install approval page
+# The app embeds `make dev` switches on in the demo shop's storefront (devshop's default, like Shopify's, is none:
+# a merchant turns an embed on in the theme editor). The chat embed is extensions/lumi-storefront/blocks/<handle>.
+DEV_EMBEDS: list[dict[str, str]] = [{"type": "support-chat"}]
 
 
 def after_ready(env: Mapping[str, str]) -> None:
@@ -378,6 +381,7 @@ class DevStack:
             env["SHOPIFY_ADMIN_BASE_URL"] = f"{devshop_url}/shops/{{shop}}"
         self.urls["devshop"] = devshop_url + "/"
         self.find_storefront_pages(devshop_url)
+        self.enable_embeds(devshop_url)
 
         self.start_chat_stand_ins()
 
@@ -397,6 +401,8 @@ class DevStack:
         """The demo shop's storefront in devshop: its home page (two feed blocks) and a product page with the feed
         block whose product has many similar ones (devshop picks it; without an answer only the home page shows)."""
         self.urls["storefront home"] = f"{devshop_url}/shops/{DEMO_SHOP}/"
+        # devshop's "log in as" page: the storefront (and the app proxy) then see a logged-in demo customer.
+        self.urls["storefront login"] = f"{devshop_url}/shops/{DEMO_SHOP}/account/login"
         answer = http_get(f"{devshop_url}/_devshop/shops/{DEMO_SHOP}/storefront", timeout=10.0)
         try:
             product = json.loads(answer[1])["pages"]["product"] if answer and answer[0] == 200 else None
@@ -406,6 +412,23 @@ class DevStack:
             self.urls["storefront page"] = devshop_url + product
         else:
             self.say(f"! devshop named no storefront product page ({answer[0] if answer else 'no answer'})")
+
+    def enable_embeds(self, devshop_url: str) -> bool:
+        """Turn DEV_EMBEDS on in the demo shop's storefront (devshop's control API), so its pages show the chat
+        launcher; an embed the extension does not have (yet) is reported, never fatal."""
+        url = f"{devshop_url}/_devshop/shops/{DEMO_SHOP}/storefront"
+        try:
+            with requests.Session() as session:
+                session.trust_env = False  # a local URL: *_proxy variables must not apply
+                answer = session.put(url, json={"embeds": DEV_EMBEDS}, timeout=10.0)
+        except requests.RequestException as err:
+            self.say(f"! app embeds not enabled on the storefront: {err}")
+            return False
+        if answer.status_code != 200:
+            self.say(f"! app embeds not enabled on the storefront ({answer.status_code}): {_compact(answer.content)}")
+            return False
+        self.say(f"storefront app embeds on: {', '.join(e['type'] for e in DEV_EMBEDS)}")
+        return True
 
     def start_chat_stand_ins(self) -> None:
         """A local SMTP mailbox (escalation emails are printed here) unless SMTP_URL is set, and the stand-in
@@ -641,6 +664,7 @@ class DevStack:
             ("devshop", self.urls.get("devshop", "-")),
             *([("storefront page", self.urls["storefront page"])] if "storefront page" in self.urls else []),
             *([("storefront home", self.urls["storefront home"])] if "storefront home" in self.urls else []),
+            *([("log in as", self.urls["storefront login"])] if "storefront login" in self.urls else []),
             ("chat", f"{self.urls.get('model', 'rule responder (LUMI_DEV_MODEL=1: stand-in model)')}"),
             *([("mailbox", self.urls["mailbox"])] if "mailbox" in self.urls else []),
             *([("shop admin", admin)] if admin else []),

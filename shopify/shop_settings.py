@@ -17,6 +17,9 @@ LANGUAGES = ("en", "fr", "de", "es")
 DEFAULTS: dict[str, Any] = {
     "feeds_enabled": True,
     "chat_enabled": True,
+    # Chat replies stream from APP_URL directly (CORS, session secret) instead of through the app proxy,
+    # whose buffering of streamed responses Shopify does not document.
+    "chat_direct_stream": True,
     "feed_default_limit": 12,
     "out_of_stock": "demote",  # show | demote | hide
     "excluded_tags": [],
@@ -144,6 +147,7 @@ def _pinned(field: str, value: Any) -> dict[str, list[int]]:
 SCHEMA: dict[str, Check | dict[str, Check]] = {
     "feeds_enabled": _bool,
     "chat_enabled": _bool,
+    "chat_direct_stream": _bool,
     "feed_default_limit": _int_range(1, 50),
     "out_of_stock": _choice("show", "demote", "hide"),
     "excluded_tags": _tags,

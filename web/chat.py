@@ -3,6 +3,11 @@
 A session is a random id plus a secret the widget keeps in memory or sessionStorage and sends back in
 `X-Lumi-Session-Secret` (never a cookie: Shopify strips them, and shoppers are not tracked). Order
 verification has its own endpoint so the email a shopper types never enters the transcript.
+
+A session is created through the signed proxy only: its shop, language and logged-in customer (sealed in
+the session) come from there. Its turns may then also reach Lumi directly (web.chat_direct), sharing
+`run_turn` with the proxy's messages route. A message may carry a `client_id`: its retry returns the stored
+reply instead of a second turn.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +27,9 @@ from flask import Blueprint, Response, g, request, stream_with_context
 from chat import rules
 from chat.context import order_lookup, shop_profile, turn_context
 from chat.engine import ChatEngine, Reply
+from chat.messages import supported_language
 from chat.orders import normalize_order_name, order_digest
-from chat.store import Session, SessionGone
+from chat.store import MAX_SESSION_ORDERS, Session, SessionGone
 from jobs.escalation import enqueue_escalation
 from shopify.errors import ShopifyError
 from web.errors import APIError
@@ -34,11 +41,14 @@ log = logging.getLogger(__name__)
 bp = Blueprint("chat", __name__, url_prefix="/proxy/chat")
 
 SECRET_HEADER = "X-Lumi-Session-Secret"
+KEEPALIVE_S = 4.0  # seconds of silence before an SSE comment (proxies cut idle reads, devshop's after 10 s)
 MAX_TEXT = 2000  # characters per shopper message
 MAX_MESSAGES = 200  # shopper messages per session
 MAX_FAILURES_PER_SESSION = 5  # failed verifications per session per hour
 MAX_FAILURES_PER_ORDER = 10  # failed verifications naming one order per hour, across sessions
 MAX_NEW_SESSIONS_PER_MINUTE = 600  # per shop: far above real traffic, low enough that a bot cannot fill Redis
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 
 
 @bp.before_request
@@ -74,6 +84,14 @@ def _session(session_id: str) -> Session:
         raise APIError(404, "session_not_found", "This chat session does not exist or has expired.") from None
 
 
+def _proxy_customer(session: Session) -> str | None:
+    """The signed request's customer; refused when the session was opened by another one (or by a logged-in
+    customer who has since logged out): a shared computer must not show one shopper's orders to the next."""
+    if session.sealed_customer and get_services().chat.customer(session) != g.logged_in_customer_id:
+        raise APIError(403, "customer_mismatch", "This chat belongs to another customer. Please start a new chat.")
+    return g.logged_in_customer_id
+
+
 def _retention_seconds() -> int:
     services = get_services()
     override = services.settings.chat_retention_seconds
@@ -83,13 +101,23 @@ def _retention_seconds() -> int:
 @bp.post("/sessions")
 def create_session() -> tuple[dict[str, Any], int]:
     settings = _settings()
-    _body()
+    body = _body()
+    locale, country = body.get("locale"), body.get("country")
+    if locale is not None and (not isinstance(locale, str) or len(locale) > 35):
+        raise APIError(400, "invalid_locale", "locale must be a language tag such as fr or fr-CA.",
+                       details={"param": "locale"})
+    if country is not None and (not isinstance(country, str) or not COUNTRY.match(country)):
+        raise APIError(400, "invalid_country", "country must be a two-letter country code such as FR.",
+                       details={"param": "country"})
     services = get_services()
     if services.chat.opened_this_minute(g.shop) > MAX_NEW_SESSIONS_PER_MINUTE:
         raise APIError(429, "too_many_sessions", "Too many chats are starting right now. Please try again shortly.",
                        headers={"Retry-After": str(60 - int(time.time()) % 60)})
-    language = settings.get("language") or "en"
-    session, secret = services.chat.create(g.shop, _retention_seconds(), language)
+    # The storefront's language (request.locale) when given: "fr-CA" → fr, one we do not speak → en.
+    language = supported_language(locale if locale and locale.strip() else settings.get("language"))
+    session, secret = services.chat.create(g.shop, _retention_seconds(), language,
+                                           country=country.upper() if country else None,
+                                           customer_id=g.logged_in_customer_id)
     name, _ = shop_profile(services, g.shop)
     greeting = rules.greeting(language, name, (settings.get("widget") or {}).get("greeting") or "")
     services.chat.append(session, {"role": "assistant", "text": greeting, "intent": "greeting",
@@ -100,6 +128,8 @@ def create_session() -> tuple[dict[str, Any], int]:
         "language": language,
         "widget": settings.get("widget") or {},
         "logged_in": g.logged_in_customer_id is not None,
+        "stream_url": (f"{services.settings.app_url}/chat/{g.shop}/sessions/{session.id}/messages"
+                       if settings.get("chat_direct_stream", True) else None),
     }, 201
 
 
@@ -107,6 +137,7 @@ def create_session() -> tuple[dict[str, Any], int]:
 def transcript(session_id: str) -> dict[str, Any]:
     _settings()
     session = _session(session_id)
+    _proxy_customer(session)
     return {
         "session": {"id": session.id, "expires_at": session.public()["expires_at"],
                     "verified_orders": [o["name"] for o in session.orders], "escalated": session.escalated},
@@ -146,7 +177,7 @@ def verify(session_id: str) -> tuple[dict[str, Any], int] | dict[str, Any]:
         raise APIError(403, "verification_failed", "We could not match that order name and email.")
     orders = [o for o in session.orders if o["id"] != ref.id] + [ref.as_dict()]
     services.chat.append(session, {"role": "system", "text": f"Order {ref.name} verified.", "at": _iso_now()},
-                         set_fields={"orders": json.dumps(orders[-5:])})
+                         set_fields={"orders": json.dumps(orders[-MAX_SESSION_ORDERS:])})
     return {"verified": True, "order": {"name": ref.name}}
 
 
@@ -162,10 +193,9 @@ def escalate(session_id: str) -> tuple[dict[str, Any], int]:
         raise APIError(400, "invalid_email", "email must be one email address.", details={"param": "email"})
     services = get_services()
     enqueue_escalation(services, g.shop, session.id, reply_to=email, reason="escalation form")
-    if not session.escalated:
-        services.chat.append(session, {"role": "system", "text": "Passed to the store's team.", "at": _iso_now()},
-                             set_fields={"escalated": 1})
-        services.chat.count(session, escalated=1)
+    # Escalating clears a resolution the session had ("thanks" before asking for a person): never both.
+    if services.chat.escalate(session):
+        services.chat.append(session, {"role": "system", "text": "Passed to the store's team.", "at": _iso_now()})
     return {"escalated": True}, 202
 
 
@@ -173,36 +203,87 @@ def escalate(session_id: str) -> tuple[dict[str, Any], int]:
 def message(session_id: str) -> Any:
     settings = _settings()
     session = _session(session_id)
+    return run_turn(settings, session, _proxy_customer(session))
+
+
+def run_turn(settings: dict[str, Any], session: Session, customer_id: str | None) -> Any:
+    """One shopper message → the reply, as JSON or Server-Sent Events (`Accept: text/event-stream`). Shared by the
+    proxy route and the direct one: the caller has authorised the session and chosen the customer."""
     body = _body()
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise APIError(400, "invalid_text", "text must be a non-empty string.", details={"param": "text"})
     if len(text) > MAX_TEXT:
         raise APIError(400, "text_too_long", f"text must be at most {MAX_TEXT} characters.", details={"param": "text"})
-    if session.messages >= MAX_MESSAGES:
-        raise APIError(429, "session_full", "This conversation is too long; please start a new one.")
+    client_id = body.get("client_id")
+    if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.match(client_id)):
+        raise APIError(400, "invalid_client_id", "client_id must be 1-64 characters of A-Z, a-z, 0-9, _ and -.",
+                       details={"param": "client_id"})
     services = get_services()
-    ctx = turn_context(services, g.shop, session, settings, g.logged_in_customer_id)
+    stream = "text/event-stream" in request.headers.get("Accept", "")
+    if client_id:
+        state, stored = services.chat.claim_turn(session, client_id)
+        if state == "gone":
+            raise APIError(404, "session_not_found", "This chat session does not exist or has expired.")
+        if state == "running":
+            raise APIError(409, "turn_in_progress", "This message is still being answered.",
+                           headers={"Retry-After": "1"})
+        if state == "done" and stored is not None:
+            return _replay(stored) if stream else stored  # a retry: the same reply, no second turn
+    try:
+        if session.messages >= MAX_MESSAGES:
+            raise APIError(429, "session_full", "This conversation is too long; please start a new one.")
+        ctx = turn_context(services, g.shop, session, settings, customer_id)
+    except BaseException:
+        if client_id:
+            services.chat.settle_turn(session, client_id, None)
+        raise
     engine = ChatEngine(services.chat, services.model)
     shop, was_escalated = g.shop, session.escalated
 
     def finish(reply: Reply) -> dict[str, Any]:
         if reply.escalate and not was_escalated:
             enqueue_escalation(services, shop, session.id, reason=reply.intent)
-        return _reply_body(reply)
+        result = _reply_body(reply)
+        if client_id:
+            services.chat.settle_turn(session, client_id, result)
+        return result
 
-    if "text/event-stream" not in request.headers.get("Accept", ""):
+    def failed() -> None:
+        if client_id:  # nothing was answered: a retry may run the turn again
+            services.chat.settle_turn(session, client_id, None)
+
+    if not stream:
         try:
             reply = engine.turn(ctx, text)
         except ShopifyError:
+            failed()
             raise APIError(503, "orders_unavailable", "Orders cannot be checked right now.",
                            headers={"Retry-After": "30"}) from None
+        except BaseException:
+            failed()
+            raise
         return finish(reply)
-    return Response(stream_with_context(_stream(engine, ctx, text, finish)), mimetype="text/event-stream",
+    return _sse(_stream(engine, ctx, text, finish, failed))
+
+
+def _sse(events: Iterator[str]) -> Response:
+    return Response(stream_with_context(events), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-def _stream(engine: ChatEngine, ctx: Any, text: str, finish: Any) -> Iterator[str]:
+def _replay(stored: dict[str, Any]) -> Response:
+    """A stored reply as the stream a first answer would have been: the whole text in one delta, then final."""
+    def events() -> Iterator[str]:
+        yield ": lumi\n\n"
+        text = (stored.get("message") or {}).get("text") or ""
+        yield f"event: delta\ndata: {json.dumps({'text': text}, ensure_ascii=False)}\n\n"
+        yield f"event: final\ndata: {json.dumps(stored, ensure_ascii=False)}\n\n"
+
+    return _sse(events())
+
+
+def _stream(engine: ChatEngine, ctx: Any, text: str, finish: Any, failed: Any) -> Iterator[str]:
     """Server-Sent Events: `delta` events as the reply is written, then one `final` event with all of it."""
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
 
@@ -211,16 +292,22 @@ def _stream(engine: ChatEngine, ctx: Any, text: str, finish: Any) -> Iterator[st
             reply = engine.turn(ctx, text, on_delta=lambda delta: events.put(("delta", delta)))
             events.put(("final", finish(reply)))
         except ShopifyError:
+            failed()
             events.put(("error", {"code": "orders_unavailable", "message": "Orders cannot be checked right now."}))
         except Exception:  # noqa: BLE001 - reported to the client as an event, logged here
             log.exception("chat turn failed")
+            failed()
             events.put(("error", {"code": "internal_error", "message": "Something went wrong."}))
 
     worker = threading.Thread(target=run, name="chat-turn", daemon=True)
     worker.start()
     yield ": lumi\n\n"  # a first byte at once: proxies and the widget know the stream is alive
     while True:
-        kind, data = events.get()
+        try:
+            kind, data = events.get(timeout=KEEPALIVE_S)
+        except queue.Empty:  # a slow model or Shopify call: a comment keeps proxies from timing the stream out
+            yield ": keep-alive\n\n"
+            continue
         if kind == "delta":
             yield f"event: delta\ndata: {json.dumps({'text': data}, ensure_ascii=False)}\n\n"
             continue

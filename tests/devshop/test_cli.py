@@ -21,7 +21,7 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
         [sys.executable, "-m", "devshop", "--host", "127.0.0.1", "--port", "0", "--products", "25",
          "--shop", "cli-shop.myshopify.com", "--api-secret", "cli-secret", "--authorize-mode", "page",
          "--currency", "usd",
-         "--webhook-timeout", "2.5", "--webhook-retry-schedule", "1,2.5"],
+         "--webhook-timeout", "2.5", "--webhook-retry-schedule", "1,2.5", "--proxy-buffer"],
         cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -39,6 +39,7 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
         app = requests.get(f"{url}/_devshop/app", timeout=5).json()
         assert app["authorize_mode"] == "page"
         assert app["webhooks"]["timeout"] == 2.5 and app["webhooks"]["retry_schedule"] == [1.0, 2.5]
+        assert requests.get(f"{url}/_devshop/proxy", timeout=5).json()["buffer"] is True  # --proxy-buffer
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
@@ -47,3 +48,10 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
             proc.wait()
         if proc.stderr:
             proc.stderr.close()
+
+
+def test_the_proxy_streams_unless_told_to_buffer() -> None:
+    from devshop.__main__ import parse_args
+
+    assert parse_args([]).proxy_buffer is False
+    assert parse_args(["--proxy-buffer"]).proxy_buffer is True

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from .conftest import ALL_SCOPES
 PLAIN = "demo-plain.myshopify.com"  # the default fixed past span
 RECENT = "demo-recent.myshopify.com"  # orders_recent: the last 60 days, skewed towards best sellers
 TINY = "demo-tiny.myshopify.com"  # only two orders: only #1001 and #1002 exist
+NOW = "demo-now.myshopify.com"  # orders_recent anchored when the test creates it, as `make dev` runs
 SHOPS = {
     PLAIN: {"products": 120, "seed": 7, "orders": 120},
     RECENT: {"products": 120, "seed": 1, "orders": 200, "orders_recent": True, "orders_anchor": "2026-11-20T12:00:00Z"},
@@ -202,3 +204,66 @@ def test_a_lookup_by_name_or_demo_customer_does_not_generate_every_order() -> No
             assert by_name(client, "name:#51001") == []  # past the last order
         book = server.app.extensions["devshop"].shops.get(shop).orders
         assert book.get.cache_info().currsize <= 10
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_in_a_recent_shop_the_demo_orders_are_days_old_with_deliveries_still_to_come(server: DevShopServer) -> None:
+    """`make dev` runs an orders_recent shop anchored at start-up: a chat tried today must find #1001 shipped a few
+    days ago and due in the coming days, never "estimated delivery" on a date already past."""
+    control = DevShopControl(server.url)
+    control.create_shop(NOW, products=60, seed=4, orders=150, orders_recent=True)
+    before = datetime.now(UTC)
+    with AdminClient(NOW, control.issue_token(NOW, scope=ALL_SCOPES)["access_token"],
+                     base_url=server.admin_base_url) as client:
+        orders = {o["name"]: o for o in customer_orders(client, DEMO_CUSTOMER_ID)}
+        [other] = customer_orders(client, OTHER_CUSTOMER_ID)
+    assert list(orders) == ["#1003", "#1002", "#1001"]
+    for order in [*orders.values(), other]:
+        assert before - timedelta(days=7) < _at(order["createdAt"]) < before, order["name"]
+        for fulfillment in order["fulfillments"]:
+            assert _at(order["createdAt"]) <= _at(fulfillment["createdAt"]) <= _at(fulfillment["inTransitAt"]) < before
+            assert _at(fulfillment["estimatedDeliveryAt"]) > before + timedelta(days=1), (order["name"], fulfillment)
+    [shipped] = orders["#1001"]["fulfillments"]
+    assert shipped["displayStatus"] == "IN_TRANSIT" and shipped["trackingInfo"][0]["number"] == "1Z999AA10123456784"
+    assert orders["#1003"]["displayFulfillmentStatus"] == "UNFULFILLED" and orders["#1003"]["fulfillments"] == []
+
+
+@pytest.mark.parametrize("sort", ["CREATED_AT", "PROCESSED_AT", "UPDATED_AT"])
+def test_date_orders_place_the_redated_demo_orders_by_their_dates(clients: dict[str, AdminClient], sort: str) -> None:
+    """In a recent shop #1001-#1004 are younger than #1005...: walked page by page either way, every order comes
+    once, in date order, with the demo orders among the last ones."""
+    client = clients[RECENT]
+    field = {"CREATED_AT": "createdAt", "PROCESSED_AT": "processedAt", "UPDATED_AT": "updatedAt"}[sort]
+    document = (f"query($after: String, $before: String, $first: Int, $last: Int, $query: String) {{ "
+                f"orders(first: $first, after: $after, last: $last, before: $before, sortKey: {sort}, "
+                f"query: $query) {{ nodes {{ name {field} }} pageInfo {{ hasNextPage hasPreviousPage startCursor "
+                f"endCursor }} }} }}")
+
+    def walk(backwards: bool, query: str | None = None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = client.execute(document, {"last" if backwards else "first": 37,
+                                             "before" if backwards else "after": cursor, "query": query})["orders"]
+            found = page["nodes"] + found if backwards else found + page["nodes"]
+            if not page["pageInfo"]["hasPreviousPage" if backwards else "hasNextPage"]:
+                return found
+            cursor = page["pageInfo"]["startCursor" if backwards else "endCursor"]
+
+    forward = walk(False)
+    assert walk(True) == forward
+    assert len(forward) == SHOPS[RECENT]["orders"] and len({o["name"] for o in forward}) == len(forward)
+    keys = [o[field] for o in forward]
+    assert keys == sorted(keys)
+    last_week = [o["name"] for o in forward if o[field] >= "2026-11-13T12:00:00Z"]
+    assert {"#1001", "#1002", "#1003", "#1004"} <= set(last_week)
+    assert forward[0]["name"] == "#1005", "the oldest order is the first one the schedule placed"
+    # A lower bound on the sort field starts the walk there, demo orders included.
+    assert [o["name"] for o in walk(False, f"{field_filter(sort)}:>='2026-11-13T12:00:00Z'")] == last_week
+
+
+def field_filter(sort: str) -> str:
+    return {"CREATED_AT": "created_at", "PROCESSED_AT": "processed_at", "UPDATED_AT": "updated_at"}[sort]

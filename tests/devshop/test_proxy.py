@@ -19,6 +19,7 @@ import requests
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
+from devshop.orders import DEMO_CUSTOMER_ID, OTHER_CUSTOMER_ID
 from devshop.proxy import proxy_signature
 from devshop.testing import DevShopControl, DevShopServer, QuietHandler
 
@@ -293,3 +294,129 @@ def test_no_app_url_means_no_proxy(tmp_path: Path) -> None:
         with pytest.raises(LookupError):
             control.proxy_url(SHOP, "x")
         assert requests.get(f"{server.url}/shops/{SHOP}/apps/lumi/x", timeout=10).status_code == 404
+
+
+# ---- streaming and buffering -------------------------------------------------------------------------------------
+
+SSE_FIRST = b": lumi\n\n"
+SSE_REST = (b'event: delta\ndata: {"text": "Your order"}\n\n', b'event: final\ndata: {"done": true}\n\n')
+
+
+class SlowEvents:
+    """An app answer that writes the first event of a Server-Sent Events stream, then waits (for `gate`, at most
+    `wait` seconds), then writes the rest: `finished` is set once the app has written its last byte."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self.gate = threading.Event()
+        self.finished = threading.Event()
+
+    def __call__(self, seen: Seen) -> Response:
+        def events() -> Iterator[bytes]:
+            yield SSE_FIRST
+            self.gate.wait(self.wait)
+            yield from SSE_REST
+            self.finished.set()
+
+        return Response(events(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def test_a_streamed_answer_reaches_the_shopper_as_the_app_writes_it(storefront: DevShopControl,
+                                                                    target: ProxyTarget) -> None:
+    assert storefront.proxy_settings()["buffer"] is False, "streaming is the default"
+    target.reply = events = SlowEvents(wait=10)
+    with requests.post(storefront.proxy_url(SHOP, "chat/sessions/s1/messages"), json={"text": "hi"},
+                       headers={"Accept": "text/event-stream"}, stream=True, timeout=10) as answer:
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/event-stream")
+        assert "Content-Length" not in answer.headers and answer.headers["Transfer-Encoding"] == "chunked"
+        chunks = answer.iter_content(chunk_size=None)
+        first = next(chunks)
+        # The app is still waiting for the test: only an unbuffered proxy could have passed its first event on.
+        assert first == SSE_FIRST and not events.finished.is_set()
+        events.gate.set()
+        rest = b"".join(chunks)
+    assert first + rest == SSE_FIRST + b"".join(SSE_REST) and events.finished.is_set()
+    assert answer.headers["Cache-Control"] == "no-cache"
+
+
+def test_buffering_sends_the_whole_answer_at_once_with_a_content_length(storefront: DevShopControl,
+                                                                        target: ProxyTarget) -> None:
+    assert storefront.set_proxy_buffer(True)["buffer"] is True
+    assert storefront.proxy_settings()["buffer"] is True
+    target.reply = events = SlowEvents(wait=0.3)  # writes, sleeps 0.3 s, writes
+    with requests.post(storefront.proxy_url(SHOP, "chat/sessions/s1/messages"), json={"text": "hi"},
+                       headers={"Accept": "text/event-stream"}, stream=True, timeout=10) as answer:
+        # Nothing, not even the status line, came before the app had written its last byte.
+        assert events.finished.is_set()
+        body = answer.raw.read()
+    whole = SSE_FIRST + b"".join(SSE_REST)
+    assert answer.status_code == 200 and body == whole
+    assert answer.headers["Content-Length"] == str(len(whole)) and "Transfer-Encoding" not in answer.headers
+    assert answer.headers["Content-Type"].startswith("text/event-stream")
+
+    # Switched back, the same answer streams again.
+    assert storefront.set_proxy_buffer(False)["buffer"] is False
+    target.reply = events = SlowEvents(wait=10)
+    with requests.post(storefront.proxy_url(SHOP, "chat/x"), stream=True, timeout=10) as answer:
+        assert next(answer.iter_content(chunk_size=None)) == SSE_FIRST and not events.finished.is_set()
+        events.gate.set()
+
+
+def test_the_proxy_switch_takes_only_a_boolean(storefront: DevShopControl) -> None:
+    for bad in ({"buffer": "yes"}, {"buffer": 1}, {}):
+        answer = requests.post(f"{storefront.url}/_devshop/proxy", json=bad, timeout=10)
+        assert answer.status_code == 400 and "buffer" in answer.json()["error"]["message"]
+    assert storefront.proxy_settings()["buffer"] is False
+
+
+def test_either_way_cookies_are_stripped_and_the_request_signed(storefront: DevShopControl,
+                                                                 target: ProxyTarget) -> None:
+    for buffer in (False, True):
+        storefront.set_proxy_buffer(buffer)
+        answer = requests.get(storefront.proxy_url(SHOP, "feeds/x"), headers={"Cookie": "_shopify_y=abc"},
+                              timeout=10)
+        seen = target.next()
+        assert "Cookie" not in seen.headers and signature_ok(seen.query)
+        assert answer.status_code == 201 and answer.json() == {"path": "/proxy/feeds/x"}
+        assert "Set-Cookie" not in answer.headers and answer.headers["X-Lumi-Feed"] == "new"
+        assert answer.headers["Content-Length"] == str(len(answer.content)), "the app's length, or devshop's"
+
+
+def test_an_answer_cut_short_while_streaming_is_not_passed_off_as_complete(storefront: DevShopControl,
+                                                                          target: ProxyTarget) -> None:
+    def hangs_up(seen: Seen) -> Response:
+        def events() -> Iterator[bytes]:
+            yield SSE_FIRST
+            raise ConnectionAbortedError("the app died mid-answer")
+
+        return Response(events(), mimetype="text/event-stream")
+
+    target.reply = hangs_up
+    with requests.get(storefront.proxy_url(SHOP, "chat/x"), stream=True, timeout=10) as answer:
+        assert answer.status_code == 200
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            b"".join(answer.iter_content(chunk_size=None))
+
+
+# ---- the logged-in customer --------------------------------------------------------------------------------------
+
+def test_a_shopper_logged_in_on_devshop_reaches_the_app_as_logged_in_customer_id(storefront: DevShopControl,
+                                                                                 target: ProxyTarget) -> None:
+    url = storefront.proxy_url(SHOP, "chat/sessions")
+
+    def customer_seen(session: requests.Session, **headers: str) -> str:
+        assert session.post(url, json={}, headers=headers, timeout=10).status_code == 201
+        seen = target.next()
+        assert signature_ok(seen.query) and "Cookie" not in seen.headers, "devshop's cookie stays with devshop"
+        return dict(seen.query)["logged_in_customer_id"]
+
+    with requests.Session() as shopper:
+        login = shopper.get(storefront.login_url(SHOP, DEMO_CUSTOMER_ID), allow_redirects=False, timeout=10)
+        assert login.status_code == 303 and login.headers["Location"] == f"/shops/{SHOP}/"
+        assert customer_seen(shopper) == str(DEMO_CUSTOMER_ID)
+        assert customer_seen(shopper, **{"X-Devshop-Customer-Id": "42"}) == "42", "the header wins"
+        assert shopper.get(storefront.logout_url(SHOP), timeout=10).status_code == 200  # back on the home page
+        assert customer_seen(shopper) == ""
+    with requests.Session() as forger:
+        forger.cookies.set("devshop_customer", str(OTHER_CUSTOMER_ID + 1))
+        assert customer_seen(forger) == "", "a cookie devshop did not set logs nobody in"
