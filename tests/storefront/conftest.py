@@ -8,7 +8,11 @@
 - `shopper`: a fresh browser context per test (no cookies, no storage, no cache), which records every
   request, response and console message and measures the page's cumulative layout shift (CLS) with a
   `PerformanceObserver` installed before any page script runs. Nothing leaves the machine: product images on
-  Shopify's CDN get a placeholder, and a request to any other origin but devshop's is recorded and refused.
+  Shopify's CDN get a placeholder, and a request to any other origin but devshop's is recorded and refused
+  (`shopper.allow(origin)` lets one more through: Lumi's APP_URL, for the chat's direct stream).
+- Chat (the "Support chat" app embed): `storefront.enable_chat(...)` switches the embed on with its settings,
+  `storefront.proxy_buffering(True)` makes devshop's app proxy buffer whole answers, `shopper.log_in(id)` logs
+  the shopper in as a demo customer through devshop's login page (a devshop cookie, as Shopify's own).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ PLACEHOLDER_IMAGE = ('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="
                      '<rect width="8" height="8" fill="#ccc"/></svg>')
 AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 BLOCK = "product-feed"  # extensions/lumi-storefront/blocks/product-feed.liquid
+EMBED = "support-chat"  # extensions/lumi-storefront/blocks/support-chat.liquid (app embed, target body)
 # The demo shop of these tests: in USD (so ?country=FR is a real currency change), with orders over the last
 # 60 days (best sellers and trending have products) and a catalogue big enough for every feed.
 SHOP_SPEC = {"products": 120, "seed": 1, "currency": "USD", "orders": 400, "orders_recent": True}
@@ -92,6 +97,23 @@ class Storefront:
                                 json={page: blocks}, timeout=30)
         assert response.status_code == 200, (response.status_code, response.text[:1000])
         return response.json()
+
+    def enable_chat(self, **settings: Any) -> dict[str, Any]:
+        """Switch the "Support chat" app embed on (theme editor → App embeds) with these settings."""
+        return self.place_blocks("embeds", [{"type": EMBED, "settings": settings}])
+
+    def disable_chat_embed(self) -> dict[str, Any]:
+        return self.place_blocks("embeds", [])
+
+    def proxy_buffering(self, buffer: bool) -> None:
+        """devshop's app proxy: stream answers through as they come (False) or read them whole first (True)."""
+        response = requests.post(f"{self.origin}/_devshop/proxy", json={"buffer": buffer}, timeout=30)
+        assert response.status_code == 200 and response.json()["buffer"] is buffer, response.text[:500]
+
+    @property
+    def app_origin(self) -> str:
+        """Lumi's own origin (APP_URL), where a chat session's stream_url points."""
+        return _origin(self.stack.url)
 
     # devshop's own prices ---------------------------------------------------------------------------------
 
@@ -213,12 +235,12 @@ class Shopper:
         self.page_errors: list[str] = []
         self.refused: list[str] = []  # requests to another origin (recorded, never sent)
         self._by_request: dict[Any, Seen] = {}
+        self.allowed = {storefront.origin}
         context.add_init_script(CLS_OBSERVER)
-        origin = storefront.origin
 
         def guard(route: Any) -> None:
             where = _origin(route.request.url)
-            if where == origin:
+            if where in self.allowed:
                 route.continue_()
             elif where == SHOPIFY_CDN and route.request.resource_type == "image":
                 route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER_IMAGE,
@@ -246,6 +268,10 @@ class Shopper:
             seen.headers = response.headers
             seen.content_type = response.headers.get("content-type")
 
+    def allow(self, origin: str) -> None:
+        """Let this origin through too (every other one stays refused and recorded)."""
+        self.allowed.add(origin)
+
     # navigating ----------------------------------------------------------------------------------------------
 
     def open(self, url: str, *, wait_ready: bool = True, timeout: float = 15_000) -> Any:
@@ -255,6 +281,11 @@ class Shopper:
         if wait_ready:
             self.wait_settled(timeout=timeout)
         return response
+
+    def log_in(self, customer_id: int) -> None:
+        """Log in as a demo customer with devshop's "log in as" page (it sets devshop's customer cookie)."""
+        response = self.page.goto(self.storefront.url("account/login", customer=str(customer_id)))
+        assert response is not None and response.status == 200, response and response.status
 
     def wait_settled(self, timeout: float = 15_000) -> None:
         """Every lumi-feed on the page has left `loading`, then two frames more (late layout shifts land).
