@@ -492,3 +492,33 @@ def test_asking_for_a_person_offers_the_escalation_form_with_an_optional_explain
     assert shopper.storage() == {"local": [], "session": [STORAGE_KEY]}, shopper.storage()
     kept = shopper.page.evaluate("(k) => sessionStorage.getItem(k)", STORAGE_KEY)
     assert "jane@example.com" not in kept
+
+
+def test_at_320_px_with_the_on_screen_keyboard_open_the_input_and_send_stay_visible(
+        browser: Any, chat_store: Storefront, tmp_path: Any) -> None:
+    context = browser.new_context(viewport={"width": 320, "height": 568}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    try:
+        shopper = Shopper(context, chat_store, tmp_path)
+        shopper.allow(chat_store.app_origin)
+        shopper.open(chat_store.url())
+        wait_launcher(shopper)
+        shopper.page.tap(LAUNCHER)
+        wait_greeting(shopper)
+        # The keyboard takes the lower part of the screen: what is left is the visual viewport.
+        shopper.page.set_viewport_size({"width": 320, "height": 290})
+        shopper.page.wait_for_function(
+            "() => { const r = document.querySelector('#lumi-chat-input').getBoundingClientRect();"
+            " return r.bottom <= visualViewport.height && r.top >= 0; }", timeout=5000)
+        for selector in (INPUT, f"{DIALOG} .lumi-panel__form button"):
+            box = shopper.page.locator(selector).first.bounding_box()
+            assert box and box["y"] >= 0 and box["y"] + box["height"] <= 290 and box["x"] + box["width"] <= 320, \
+                (selector, box)
+            assert box["height"] >= 44, (selector, box)
+        reply = ask(shopper, "Where is my order?")
+        assert reply["forms"] == ["Find your order"], reply
+        widths = shopper.page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+        assert widths[0] <= widths[1], widths
+        shopper.screenshot("chat-320-keyboard")
+    finally:
+        context.close()

@@ -5,12 +5,16 @@
     const root = document.getElementById('lumi-chat');
     if (!root || root.dataset.state) return;
     root.dataset.state = 'off';
+    // not a schema stylesheet: that would block rendering (support-chat.liquid)
+    const css = Object.assign(document.createElement('link'), { rel: 'stylesheet', href: root.dataset.css0 });
+    const styled = new Promise((ok) => { css.onload = () => ok(1); css.onerror = () => ok(0); });
+    document.head.append(css);
     let config = null;
     try {
       const res = await fetch(root.dataset.home + 'apps/lumi/config');
       if (res.ok) config = await res.json();
     } catch (err) { /* offline or the app is down: no launcher */ }
-    if (!config || !config.chat_enabled) return;
+    if (!config || !config.chat_enabled || !(await styled)) return;
     const widget = config.widget || {};
     if (widget.primary_color) root.style.setProperty('--lumi-bg', widget.primary_color);
     if (widget.text_color) root.style.setProperty('--lumi-fg', widget.text_color);
