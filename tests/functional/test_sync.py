@@ -138,15 +138,20 @@ def test_a_burst_of_webhooks_for_one_product_is_one_fetch(synced_stack: Stack) -
     from jobs.catalogue import queue_product_refresh
 
     queued = [queue_product_refresh(services, DEMO_SHOP, pid) for _ in range(10)]
-    assert queued.count(True) == 1
+    # While a refresh is pending, more webhooks queue nothing. On a loaded machine the worker may start the
+    # refresh in the middle of the burst; a webhook after that start rightly queues one more (its change may
+    # have come after the fetch), so the burst is one fetch per refresh that was queued, and far fewer than 10.
+    refreshes = queued.count(True)
+    assert queued[0] is True and refreshes <= 2, queued
+
     def fetches() -> int:
         return stack.control.stats(DEMO_SHOP)["graphql_requests"] - after_listing
 
-    # The pending mark is cleared when the refresh starts, before it fetches: wait for the fetch itself,
-    # then give a second one time to show up.
-    wait_until(lambda: fetches() >= 1, what="the refresh's fetch")
+    # The pending mark is cleared when the refresh starts, before it fetches: wait for the fetches themselves,
+    # then give another one time to show up.
+    wait_until(lambda: fetches() >= refreshes, what="the refresh's fetch")
     time.sleep(0.5)
-    assert fetches() == 1
+    assert fetches() == refreshes
     assert after_listing > before
 
 
