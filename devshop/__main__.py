@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plan", default="standard", choices=("standard", "advanced", "plus", "enterprise"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--token-ttl", type=int, default=3600)
+    parser.add_argument("--session-token-ttl", type=int, default=60, metavar="S",
+                        help="seconds a session token from the admin (launch id_token, shopify.idToken()) lives "
+                             "(Shopify: 60)")
     parser.add_argument("--authorize-mode", choices=("auto", "page"), default="auto",
                         help="auto: approve installs at once (tests); page: show the approval page (make dev)")
     parser.add_argument("--webhook-timeout", type=float, default=5.0, help="seconds the app has to answer a webhook")
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app({
         "API_KEY": args.api_key, "API_SECRET": args.api_secret, "APP_URL": args.app_url,
-        "APP_TOML": args.app_toml, "TOKEN_TTL": args.token_ttl, "AUTHORIZE_MODE": args.authorize_mode,
+        "APP_TOML": args.app_toml, "TOKEN_TTL": args.token_ttl,
+        "SESSION_TOKEN_TTL": args.session_token_ttl, "AUTHORIZE_MODE": args.authorize_mode,
         "WEBHOOK_TIMEOUT": args.webhook_timeout, "WEBHOOK_RETRY_SCHEDULE": args.webhook_retry_schedule,
         "BULK_DELAY": args.bulk_delay, "BULK_DIR": args.bulk_dir, "APP_PROXY_BUFFER": args.proxy_buffer,
         "SHOPS": {args.shop: {"products": args.products, "orders": args.orders, "seed": args.seed,

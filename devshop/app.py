@@ -26,13 +26,14 @@ def register_state(app: Flask, config: Mapping[str, Any]) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from devshop import admin, bulk, control, customers, graphql_api, oauth, proxy, storefront
+    from devshop import admin, app_bridge, bulk, control, customers, graphql_api, oauth, proxy, storefront
 
     state = app.extensions["devshop"]
     app.register_blueprint(graphql_api.bp)
     app.register_blueprint(bulk.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(app_bridge.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(storefront.bp)
     app.register_blueprint(customers.bp)

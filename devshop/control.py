@@ -240,6 +240,7 @@ def app_settings() -> Response:
     return DevShopState.json({
         "api_key": state.api_key, "app_name": state.app_name, "app_url": state.app_url,
         "scopes": state.app_scopes, "authorize_mode": state.authorize_mode, **describe(state),
+        "session_token_ttl": state.session_token_ttl, "app_bridge_url": "/_devshop/app-bridge.js",
         "app_proxy": state.app_proxy.describe() if state.app_proxy else None,
         "webhooks": {"timeout": state.webhooks.timeout, "retry_schedule": list(state.webhooks.retry_schedule),
                      "api_version": state.webhooks.api_version},

@@ -31,13 +31,16 @@ button{background:#303030;color:#fff;border:0;border-radius:8px;padding:8px 16px
 """
 
 
-def admin_page(shop_domain: str, shop_name: str, title: str, body_html: str, status: int = 200) -> Response:
-    """A full admin page: the dark top bar naming the shop, then `body_html` (already escaped)."""
+def admin_page(shop_domain: str, shop_name: str, title: str, body_html: str, status: int = 200,
+               head_html: str = "") -> Response:
+    """A full admin page: the dark top bar naming the shop, then `body_html` (already escaped); `head_html` (trusted)
+    goes at the end of <head>."""
     initial = html.escape((shop_name[:1] or "?").upper())
     page = (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)} · {html.escape(shop_name)} · Shopify (devshop)</title>"
-        f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{STYLE}</style></head>"
+        f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{STYLE}</style>"
+        f"{head_html}</head>"
         "<body><div class=\"frame\"><header class=\"topbar\"><span class=\"logo\">shopify</span>"
         "<small>devshop</small>"
         f"<span class=\"shop\"><span class=\"avatar\">{initial}</span><span>{html.escape(shop_name)}"

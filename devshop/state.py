@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "BUCKET_SIZE": None,  # None: by each shop's plan (20 x restore rate)
     "RESTORE_RATE": None,
     "TOKEN_TTL": 3600,
+    "SESSION_TOKEN_TTL": 60,  # seconds a session token (launch id_token, shopify.idToken()) lives; Shopify: 60
     "PAGINATION_LIMIT": 25_000,
     "CLOCK": None,  # test hook: a zero-argument callable returning monotonic seconds
     "AUTHORIZE_MODE": "auto",  # "auto": approve installs at once; "page": show the approval page first
@@ -71,6 +72,9 @@ class DevShopState:
         for domain, spec in (settings["SHOPS"] or {}).items():
             self.shops.create(domain, spec or {})
         self.tokens = TokenStore(self.clock, float(settings["TOKEN_TTL"]))
+        self.session_token_ttl = int(settings["SESSION_TOKEN_TTL"])
+        if self.session_token_ttl < 1:
+            raise ValueError(f"SESSION_TOKEN_TTL must be at least 1 second, got {self.session_token_ttl}")
         self.faults = FaultInjector()
         self.approvals = PendingApprovals()
         self.authorize_mode: str = settings["AUTHORIZE_MODE"]

@@ -82,6 +82,11 @@ ASSET_MAX_AGE = 365 * 86400
 MENU_COLLECTIONS = 4
 
 
+def default_block_id(handle: str, template: str, n: int) -> str:
+    """The id of the n-th app block of a template when its configuration names none."""
+    return f"{handle.replace('-', '_')}_{template}_{n}"
+
+
 class StorefrontError(ValueError):
     """A storefront configuration or a settings override devshop cannot apply (answered 400)."""
 
@@ -449,7 +454,7 @@ class Page:
                     given[key] = parse_override(definition, key, text)
             settings = {str(s["id"]): self.resource(s, given.get(s["id"], s.get("default")), autofill=True)
                         for s in definition.settings}
-            block_id = entry.get("id") or f"{definition.handle.replace('-', '_')}_{template}_{n}"
+            block_id = entry.get("id") or default_block_id(definition.handle, template, n)
             attributes = ""
             if self.design_mode:
                 info = json_filter({"id": block_id, "type": f"shopify://apps/lumi/blocks/{definition.handle}"})

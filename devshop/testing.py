@@ -196,9 +196,15 @@ class DevShopControl:
     def logout_url(self, shop: str) -> str:
         return f"{self.url}/shops/{shop}/account/logout"
 
-    def admin_app_url(self, shop: str) -> str:
-        """The admin page that loads the app in its iframe (what OAuth's callback redirects to)."""
-        return f"{self.url}/shops/{shop}/admin/apps/{self.app()['api_key']}"
+    def admin_app_url(self, shop: str, path: str = "") -> str:
+        """The admin page that loads the app in its iframe (what OAuth's callback redirects to); `path` is a page
+        under the app's application_url, e.g. admin_app_url(shop, "feeds") loads <application_url>/feeds."""
+        base = f"{self.url}/shops/{shop}/admin/apps/{self.app()['api_key']}"
+        return f"{base}/{path.lstrip('/')}" if path.strip("/") else base
+
+    def app_bridge_url(self) -> str:
+        """devshop's App Bridge stand-in: what the app's SHOPIFY_APP_BRIDGE_URL points at in tests and make dev."""
+        return f"{self.url}/_devshop/app-bridge.js"
 
     def storefront(self, shop: str) -> dict[str, Any]:
         """The shop's storefront: app blocks per template, the extension's blocks, `pages` (home, product, collection

@@ -140,6 +140,11 @@ def watch_demo_index(env: Mapping[str, str], shop: str = DEMO_SHOP, timeout: flo
     return False
 
 
+def app_bridge_url(devshop_url: str) -> str:
+    """devshop's App Bridge stand-in, the script Lumi's app pages load (SHOPIFY_APP_BRIDGE_URL) in `make dev`."""
+    return f"{devshop_url.rstrip('/')}/_devshop/app-bridge.js"
+
+
 def admin_app_url(env: Mapping[str, str], shop: str = DEMO_SHOP) -> str | None:
     """devshop's admin page for the app on `shop` (it embeds the app), when devshop is the Shopify in use."""
     devshop = env.get("DEVSHOP_URL", "").rstrip("/")
@@ -379,6 +384,10 @@ class DevStack:
         env["DEVSHOP_URL"] = devshop_url
         if not _is_set(env, "SHOPIFY_ADMIN_BASE_URL"):
             env["SHOPIFY_ADMIN_BASE_URL"] = f"{devshop_url}/shops/{{shop}}"
+        if not _is_set(env, "SHOPIFY_APP_BRIDGE_URL") and env["SHOPIFY_ADMIN_BASE_URL"].startswith(devshop_url):
+            # devshop's admin embeds the app: its App Bridge stand-in, not Shopify's CDN (offline, and the CDN's
+            # App Bridge talks only to admin.shopify.com).
+            env["SHOPIFY_APP_BRIDGE_URL"] = app_bridge_url(devshop_url)
         self.urls["devshop"] = devshop_url + "/"
         self.find_storefront_pages(devshop_url)
         self.enable_embeds(devshop_url)

@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 
 from devshop.testing import DevShopControl, DevShopServer
-from devtools.dev import DEMO_SHOP, DevStack
+from devtools.dev import DEMO_SHOP, DevStack, app_bridge_url
 from devtools.services import LinePrinter
 
 from .test_storefront import scratch_extension
@@ -54,3 +54,11 @@ def test_an_extension_without_the_embed_is_reported_not_fatal(tmp_path: Path) ->
         assert stack.enable_embeds(server.url) is False
         assert DevShopControl(server.url).storefront(DEMO_SHOP)["embeds"] == []
     assert "! app embeds not enabled on the storefront (400)" in said(stack) and "support-chat" in said(stack)
+
+
+def test_make_dev_points_the_app_at_devshops_app_bridge() -> None:
+    with DevShopServer({"SHOPS": {DEMO_SHOP: {"products": 1, "orders": 0}}}) as server:
+        url = app_bridge_url(server.url + "/")
+        assert url == f"{server.url}/_devshop/app-bridge.js"
+        answer = requests.get(url, timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/javascript")
