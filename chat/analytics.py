@@ -13,7 +13,7 @@ import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chat.store import ChatStore
@@ -25,6 +25,7 @@ CSV_COLUMNS = ("session_id", "started_at", "last_activity_at", "duration_seconds
 
 def analytics(store: ChatStore, shop: str, since: float, until: float) -> dict[str, Any]:
     per_day: dict[str, Counter[str]] = defaultdict(Counter)
+    day_sentiment: dict[str, float] = defaultdict(float)
     totals: Counter[str] = Counter()
     sentiment_sum = 0.0
     for bucket, raw in store.stats(shop, since, until):
@@ -34,10 +35,11 @@ def analytics(store: ChatStore, shop: str, since: float, until: float) -> dict[s
         for name, value in raw.items():
             if name == "sentiment_sum":
                 sentiment_sum += float(value)
+                day_sentiment[day] += float(value)
                 continue
             amount = int(float(value))
             totals[name] += amount
-            if name in ("sessions", "escalated", "resolved"):
+            if name in ("sessions", "escalated", "resolved", "sentiment_n"):
                 per_day[day][name] += amount
     sessions = totals["sessions"]
     intents = Counter({k.removeprefix("intent:"): v for k, v in totals.items() if k.startswith("intent:")})
@@ -53,7 +55,26 @@ def analytics(store: ChatStore, shop: str, since: float, until: float) -> dict[s
         "median_first_reply_ms": _median(store.first_reply_times(shop, since, until)),
         "model_fallbacks": totals["model_fallback"],
         "blocked_replies": totals["blocked"],
+        "daily": _daily(per_day, day_sentiment, since, until),
     }
+
+
+def _daily(per_day: dict[str, Counter[str]], sentiment: dict[str, float], since: float,
+           until: float) -> list[dict[str, Any]]:
+    """Every UTC day of [since, until), days without sessions included (a chart needs its zeros)."""
+    out = []
+    day = datetime.fromtimestamp(since, UTC).date()
+    last = datetime.fromtimestamp(until - 1, UTC).date()
+    while day <= last:
+        c = per_day.get(day.isoformat(), Counter())
+        out.append({
+            "date": day.isoformat(), "sessions": c["sessions"], "escalated": c["escalated"], "resolved": c["resolved"],
+            "escalation_rate": _ratio(c["escalated"], c["sessions"]),
+            "resolution_rate": _ratio(c["resolved"], c["sessions"]),
+            "average_sentiment": round(sentiment[day.isoformat()] / c["sentiment_n"], 3) if c["sentiment_n"] else None,
+        })
+        day += timedelta(days=1)
+    return out
 
 
 def _ratio(part: int, whole: int) -> float | None:

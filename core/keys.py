@@ -233,3 +233,19 @@ def chat_pattern(shop_domain: str) -> str:
 
 CHAT_VERIFY_WINDOW = 3600  # failed verification attempts are counted per hour
 CHAT_MAX_BUCKET = 3600  # history/analytics bucket width for day-scale retention (seconds)
+
+# --- Admin: catalogue freshness --------------------------------------------------------------------------
+
+
+def index_pending_since(shop_domain: str) -> str:
+    """Hash product id → arrival time of the oldest product webhook its queued refresh has not yet shown."""
+    return f"{PREFIX}:index:pending-since:{shop_domain}"
+
+
+def feed_freshness(shop_domain: str) -> str:
+    """Sorted set: seconds from a product webhook's arrival to its index write being visible (member
+    "<seconds>:<nonce>", score: when it became visible); numbers only, the last FRESHNESS_WINDOW kept."""
+    return f"{PREFIX}:feeds:freshness:{shop_domain}"
+
+
+FRESHNESS_WINDOW = 24 * 3600  # the admin reports the last 24 h; older samples are dropped

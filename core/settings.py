@@ -16,6 +16,10 @@ from core.plans import DEFAULT_RETENTION_DAYS
 T = TypeVar("T")
 
 ENVIRONMENTS = ("production", "development", "test")
+# Shopify requires the admin page to load App Bridge from its CDN (it auto-updates); only make dev and the
+# tests point SHOPIFY_APP_BRIDGE_URL at devshop's stand-in.
+APP_BRIDGE_CDN = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
+_LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
 
 class ConfigError(RuntimeError):
@@ -59,6 +63,7 @@ class Settings:
     web_concurrency: int
     web_threads: int
     shopify_admin_base_url: str
+    shopify_app_bridge_url: str  # the App Bridge script every admin page loads first (devshop's stand-in in dev)
     env: str
     log_level: str
     redis_timeout: float
@@ -169,6 +174,16 @@ def _url_check(*schemes: str) -> Callable[[str], str | None]:
     return check
 
 
+def _script_url_check(value: str) -> str | None:
+    """A script the admin page runs with the merchant's session: https, or http only on this machine."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS:
+        return None
+    return "must be an https:// URL (http:// only for localhost or 127.0.0.1)"
+
+
 def _fernet_keys(name: str, value: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in value.split(",") if k.strip())
     if not keys:
@@ -210,6 +225,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "SHOPIFY_ADMIN_BASE_URL", admin_base.replace("{shop}", "shop.example"), _url_check("http", "https")
     )
 
+    app_bridge = env.optional("SHOPIFY_APP_BRIDGE_URL", APP_BRIDGE_CDN) or APP_BRIDGE_CDN
+    env.checked("SHOPIFY_APP_BRIDGE_URL", app_bridge, _script_url_check)
+
     return Settings(
         shopify_api_key=env.required("SHOPIFY_API_KEY"),
         shopify_api_secret=env.required("SHOPIFY_API_SECRET"),
@@ -231,6 +249,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         web_concurrency=env.integer("WEB_CONCURRENCY", 2, 1, 64),
         web_threads=env.integer("WEB_THREADS", 8, 1, 64),
         shopify_admin_base_url=admin_base.rstrip("/"),
+        shopify_app_bridge_url=app_bridge,
         env=mode,
         log_level=_log_level(env.optional("LOG_LEVEL", "INFO") or "INFO"),
         redis_timeout=env.number("REDIS_TIMEOUT", 2.0, 0.05, 60.0),

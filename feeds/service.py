@@ -34,7 +34,7 @@ from core.fastreads import FastReads
 from core.localcache import LocalCache
 from core.purge import DataStore, register
 from core.services import CoreServices
-from feeds import markets
+from feeds import freshness, markets
 from feeds.definitions import (
     BASE_ZONE,
     PINNED,
@@ -299,22 +299,120 @@ def _similar(index: Any, shop: str, pid: int, feed: Feed, params: FeedParams,
     if price:
         options["filter"] += f" AND (price_min >= {price * 0.5} AND price_min <= {price * 2})"
     candidates = index.search("", options)["hits"]
-
-    def score(hit: dict[str, Any]) -> tuple[float, int]:
-        points = 3.0 * (hit.get("product_type") == base.get("product_type"))
-        points += 2.0 * (hit.get("vendor") == base.get("vendor"))
-        points += len(set(hit.get("tags") or []) & set(base.get("tags") or []))
-        points += 2.0 * len(set(hit.get("collections") or []) & set(base.get("collections") or []))
-        if price and hit.get("price_min"):
-            points += 1.0 - min(abs(hit["price_min"] - price) / price, 1.0)
-        return (-points, hit["product_id"])
-
-    ranked = sorted(candidates, key=score)
+    ranked = sorted(candidates, key=lambda hit: (-similarity(hit, base), hit["product_id"]))
     return ranked[params.offset: params.offset + params.limit], len(ranked)
 
 
+def similarity(hit: dict[str, Any], base: dict[str, Any]) -> float:
+    """How much a candidate shares with the product `similar` is about (higher ranks first)."""
+    price = base.get("price_min")
+    points = 3.0 * (hit.get("product_type") == base.get("product_type"))
+    points += 2.0 * (hit.get("vendor") == base.get("vendor"))
+    points += len(set(hit.get("tags") or []) & set(base.get("tags") or []))
+    points += 2.0 * len(set(hit.get("collections") or []) & set(base.get("collections") or []))
+    if price and hit.get("price_min"):
+        points += 1.0 - min(abs(hit["price_min"] - price) / price, 1.0)
+    return points
+
+
+# --- explain: why each product of a rendered feed is there, in that place ------------------------------------
+
+EXPLAIN_FIELDS = ["product_id", "available", "units_7d", "units_30d", "trend_score", "discount_pct",
+                  "back_in_stock_at", "published_at", "price_min", "product_type", "vendor", "tags", "collections"]
+
+
+def _when(ts: Any) -> str | None:
+    return datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if ts else None
+
+
+def _sort_reason(attribute: str, direction: str, doc: dict[str, Any]) -> str | None:
+    value = doc.get(attribute)
+    most = "highest first" if direction == "desc" else "lowest first"
+    if attribute == "units_30d":
+        return f"{int(value or 0)} units sold in the last 30 days (ranked by 30-day sales, {most})"
+    if attribute == "units_7d":
+        return f"{int(value or 0)} units sold in the last 7 days (ranked by 7-day sales, {most})"
+    if attribute == "trend_score":
+        return (f"Trending score {float(value or 0):.2f}: the last 7 days' sales against the 30-day weekly rate "
+                f"({most})")
+    if attribute == "discount_pct":
+        return f"{int(value or 0)}% off (ranked by discount, {most})"
+    if attribute == "back_in_stock_at":
+        return f"Back in stock since {_when(value) or 'unknown'} (most recent first)"
+    if attribute == "published_at":
+        return f"Published {_when(value) or 'at an unknown time'} ({'newest' if direction == 'desc' else 'oldest'} " \
+               "first)"
+    if attribute == "price_min":
+        return f"Price from {value} ({'most expensive' if direction == 'desc' else 'cheapest'} first)"
+    return None
+
+
+def explain(services: CoreServices, shop: str, feed: Feed, arg: str, params: FeedParams, settings: dict[str, Any],
+            product_ids: list[str]) -> list[dict[str, Any]]:
+    """For each product of a rendered feed page (in its order), the signals and rules that placed it there.
+
+    Reads the products' own index documents and the feed's sort and filters from `search_arguments` (the query
+    `render` ran); it describes the ranking, never re-ranks, so the order is always the storefront's.
+    """
+    index = services.meili.index(PRODUCTS_INDEX)
+    ids = [int(pid) for pid in product_ids]
+    docs: dict[int, dict[str, Any]] = {}
+    if ids:
+        found = index.search("", {"filter": f"{shop_filter(shop)} AND product_id IN [{', '.join(map(str, ids))}]",
+                                  "limit": len(ids), "attributesToRetrieve": EXPLAIN_FIELDS})["hits"]
+        docs = {hit["product_id"]: hit for hit in found}
+    _, options = search_arguments(feed, arg, params, shop, settings, limit=params.limit, offset=params.offset)
+    sort = [tuple(key.split(":", 1)) for key in options.get("sort", [])]
+    pinned = [pid for pid in (settings.get("pinned_products") or {}).get(feed.name, []) if pid not in params.exclude]
+    demote = settings.get("out_of_stock") == "demote"
+    base: dict[str, Any] | None = None
+    if feed.name == "similar":
+        base_hits = index.search("", {"filter": f"{shop_filter(shop)} AND product_id = {int(arg)}", "limit": 1,
+                                      "attributesToRetrieve": EXPLAIN_FIELDS})["hits"]
+        base = base_hits[0] if base_hits else None
+    out = []
+    for rank, pid in enumerate(ids, start=params.offset + 1):
+        doc = docs.get(pid, {"product_id": pid})
+        available = bool(doc.get("available"))
+        is_pinned = params.offset == 0 and pid in pinned
+        is_demoted = demote and not available and not is_pinned
+        reasons: list[str] = []
+        if is_pinned:
+            reasons.append(f"Pinned by you: shown first in this feed (pin {pinned.index(pid) + 1} of {len(pinned)})")
+        if is_demoted:
+            reasons.append("Out of stock: demoted below every in-stock product (your out-of-stock setting)")
+        elif demote and available and not is_pinned:
+            reasons.append("In stock: shown before out-of-stock products")
+        if feed.name == "search" and params.q:
+            reasons.append(f"Matches the search \u201c{params.q}\u201d (best matches first)")
+        if base is not None:
+            reasons.append(f"Similarity {similarity(doc, base):.1f} to product {arg}: shared type, vendor, tags, "
+                           "collections and price band (most similar first)")
+        for attribute, direction in sort:
+            if attribute != "available" and not is_pinned:
+                reason = _sort_reason(attribute, direction, doc)
+                if reason:
+                    reasons.append(reason)
+        out.append({
+            "id": str(pid),
+            "rank": rank,
+            "reasons": reasons,
+            "signals": {
+                "units_7d": int(doc.get("units_7d") or 0),
+                "units_30d": int(doc.get("units_30d") or 0),
+                "trending_score": float(doc.get("trend_score") or 0),
+                "discount_pct": int(doc.get("discount_pct") or 0),
+                "restocked_at": _when(doc.get("back_in_stock_at")),
+                "pinned": is_pinned,
+                "demoted": is_demoted,
+                "available": available,
+            },
+        })
+    return out
+
+
 __all__ = ["FeedBody", "FeedParamError", "FeedUnavailable", "ProductNotFound", "SettingsUnavailable", "ShopState",
-           "bump_index_version", "plain", "render", "shop_state"]
+           "bump_index_version", "explain", "missing_pins", "plain", "render", "shop_state", "similarity"]
 
 
 def _register() -> None:
@@ -337,6 +435,49 @@ def _register() -> None:
 
     register(DataStore("feed-cache", "products", "cached feed bodies (public catalogue data) and their versions",
                        purge, inventory))
+    # Registered here rather than in feeds.freshness, so runtime.data's imports stay complete.
+    register(DataStore("feed-freshness", "operational",
+                       "seconds from product webhooks to the feed reflecting them (numbers only, 24 h)",
+                       freshness.purge, freshness.inventory))
 
 
 _register()
+
+
+def missing_pins(services: CoreServices, shop: str, feed: Feed, params: FeedParams, settings: dict[str, Any],
+                 shown: list[str]) -> list[dict[str, Any]]:
+    """The merchant's pins for this feed that the first page does not show, each with the rule that keeps it out
+    (pinned products obey the same exclusions and stock rules as every product)."""
+    pinned = (settings.get("pinned_products") or {}).get(feed.name, [])
+    missing = [pid for pid in pinned if str(pid) not in set(shown)]
+    if params.offset or not missing:
+        return []
+    hits = services.meili.index(PRODUCTS_INDEX).search("", {
+        "filter": f"{shop_filter(shop)} AND product_id IN [{', '.join(map(str, missing))}]", "limit": len(missing),
+        "attributesToRetrieve": ["product_id", "available", "tags", "price_min"]})["hits"]
+    docs = {hit["product_id"]: hit for hit in hits}
+    excluded_tags = set(settings.get("excluded_tags") or [])
+    out = []
+    for pid in missing:
+        doc = docs.get(pid)
+        reasons = []
+        if pid in params.exclude:
+            reasons.append("Excluded by this request's exclude parameter")
+        if pid in (settings.get("excluded_products") or []):
+            reasons.append("You excluded this product from every feed")
+        if doc is None:
+            reasons.append("Not in the catalogue index (unpublished, deleted, or not synced yet)")
+        else:
+            tags = sorted(set(doc.get("tags") or []) & excluded_tags)
+            if tags:
+                reasons.append(f"Has a tag you excluded: {', '.join(tags)}")
+            if not doc.get("available") and (params.available_only or settings.get("out_of_stock") == "hide"):
+                reasons.append("Out of stock, and out-of-stock products are hidden")
+            price = doc.get("price_min") or 0
+            if (params.min_price is not None and price < params.min_price) or \
+                    (params.max_price is not None and price > params.max_price):
+                reasons.append("Outside the price range asked for")
+        if not reasons:
+            reasons.append("Beyond this page: more products are pinned than the page shows")
+        out.append({"id": str(pid), "reasons": reasons})
+    return out

@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 import redis
+from rq import get_current_job
 
 from core import keys
-from feeds import markets
+from feeds import freshness, markets
 from feeds.documents import is_listed, product_id
 from feeds.service import bump_index_version
 from feeds.writer import ShopIndex
@@ -27,8 +28,16 @@ from shopify import queries
 log = logging.getLogger(__name__)
 
 
+def _arrival() -> float | None:
+    """When the webhook behind this job reached Lumi: the web process enqueues its job as it answers, so the
+    job's enqueue time is the arrival (None outside a job)."""
+    job = get_current_job()
+    return job.enqueued_at.timestamp() if job is not None and job.enqueued_at is not None else None
+
+
 def queue_product_refresh(ctx: Services, shop: str, pid: int) -> bool:
     """Queue a refresh of one product unless one is already queued (returns whether one was queued)."""
+    freshness.note_arrival(ctx.redis, shop, pid, _arrival() or time.time())
     if not ctx.redis.sadd(keys.index_pending(shop), pid):
         return False
     ctx.redis.expire(keys.index_pending(shop), keys.JOB_RECORD_TTL)
@@ -55,6 +64,7 @@ def _generation(client: redis.Redis, shop: str) -> int:
 def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[str, Any]:
     ctx = ctx or default_services()
     ctx.redis.srem(keys.index_pending(shop), pid)  # from here on, a new webhook queues a new refresh
+    arrived_at = freshness.take_arrival(ctx.redis, shop, pid)
     if not ctx.shops.is_installed(shop):
         return {"skipped": "not installed"}
     # At the prices of the markets the last sync stored (a sync re-reads them; a product alone does not).
@@ -65,11 +75,19 @@ def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[st
     if product is None or not is_listed(product):
         index.delete_products([pid])
         bump_index_version(ctx.redis, shop)
+        _record_freshness(ctx, shop, arrived_at)
         return {"shop": shop, "product_id": pid, "action": "removed"}
     index.wait(write_products(ctx, index, shop, [product], _generation(ctx.redis, shop), load_signals(ctx.redis, shop),
                               pricing.zones))
     bump_index_version(ctx.redis, shop)
+    _record_freshness(ctx, shop, arrived_at)
     return {"shop": shop, "product_id": pid, "action": "indexed"}
+
+
+def _record_freshness(ctx: Services, shop: str, arrived_at: float | None) -> None:
+    """Called once the index write is visible (its task succeeded) and the feed version is bumped."""
+    if arrived_at is not None:
+        freshness.record(ctx.redis, shop, arrived_at)
 
 
 def delete_product(shop: str, pid: int, ctx: Services | None = None) -> dict[str, Any]:
@@ -80,6 +98,7 @@ def delete_product(shop: str, pid: int, ctx: Services | None = None) -> dict[str
         pipe.execute()
     ShopIndex(ctx.meili, shop).delete_products([pid])
     bump_index_version(ctx.redis, shop)
+    _record_freshness(ctx, shop, _arrival())  # a deletion is applied by its own webhook's job
     return {"shop": shop, "product_id": pid, "action": "deleted"}
 
 

@@ -256,7 +256,10 @@ class Stack:
         self.devshop = DevShopServer(config).start()
         try:
             self.control = DevShopControl(self.devshop.url)
-            self.env = {**env, "APP_URL": app_url, "SHOPIFY_ADMIN_BASE_URL": self.devshop.admin_base_url}
+            # As in make dev: devshop's admin and its App Bridge stand-in (Shopify's CDN is neither reachable
+            # offline nor able to talk to devshop's admin frame).
+            self.env = {**env, "APP_URL": app_url, "SHOPIFY_ADMIN_BASE_URL": self.devshop.admin_base_url,
+                        "SHOPIFY_APP_BRIDGE_URL": f"{self.devshop.url}/_devshop/app-bridge.js"}
             from web import create_app
 
             self.app = create_app(self.env)

@@ -44,6 +44,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from web.admin_api import bp as admin_api_bp
+    from web.admin_feeds import bp as admin_feeds_bp
     from web.app_page import bp as app_page_bp
     from web.auth import bp as auth_bp
     from web.chat import bp as chat_bp
@@ -54,8 +55,8 @@ def register_blueprints(app: Flask) -> None:
     from web.proxy import bp as proxy_bp
     from web.webhooks import bp as webhooks_bp
 
-    for blueprint in (health_bp, auth_bp, app_page_bp, admin_api_bp, chat_admin_bp, webhooks_bp, proxy_bp, feeds_bp,
-                      chat_bp, chat_direct_bp):
+    for blueprint in (health_bp, auth_bp, app_page_bp, admin_api_bp, admin_feeds_bp, chat_admin_bp, webhooks_bp,
+                      proxy_bp, feeds_bp, chat_bp, chat_direct_bp):
         app.register_blueprint(blueprint)
 
 

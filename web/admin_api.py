@@ -106,3 +106,28 @@ def rebuild_index() -> tuple[dict[str, Any], int]:
         raise APIError(409, "sync_running", "A rebuild is already running.",
                        details={"index": progress(err.record)}) from None
     return {"index": progress(record)}, 202
+
+
+@bp.post("/settings/test-email")
+def test_email() -> tuple[dict[str, Any], int]:
+    """Send a short test email to the escalation address now, so the merchant sees a delivery problem at once
+    (inline, with the server's reason) rather than on a shopper's first escalation."""
+    from chat.mailer import Email, MailError, build_mailer, default_sender
+
+    record = _record()
+    to = record.settings.get("escalation_email")
+    if not to:
+        raise APIError(400, "no_escalation_email", "Set an escalation email address first, then send a test.")
+    settings = get_services().settings
+    email = Email(to=to, subject="[Lumi] Test email: escalations reach this address",
+                  text=f"This is a test from Lumi on {record.domain}.\n\n"
+                       "When a shopper in the chat asks for a person, Lumi emails the conversation to this address.\n"
+                       "Nothing needs doing: this message only shows that delivery works.\n")
+    try:
+        build_mailer(settings.smtp_url, default_sender(settings.app_url)).send(email)
+    except MailError as err:
+        if not settings.smtp_url:
+            raise APIError(503, "email_not_configured", "Lumi cannot send email: SMTP_URL is not set.") from None
+        raise APIError(502, "email_failed", f"The test email was not sent: {err}",
+                       details={"transient": err.transient}) from None
+    return {"sent_to": to}, 202

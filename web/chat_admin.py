@@ -10,6 +10,8 @@ from typing import Any
 from flask import Blueprint, Response, g, request, stream_with_context
 
 from chat.analytics import analytics, export_rows
+from chat.charts import CHARTS
+from chat.charts import render as render_chart
 from web.errors import APIError
 from web.extensions import get_services
 from web.guards import verify_bearer_session_token
@@ -17,6 +19,7 @@ from web.guards import verify_bearer_session_token
 bp = Blueprint("chat_admin", __name__, url_prefix="/api/chat")
 
 DEFAULT_DAYS = 30
+MAX_DAYS = 366
 MAX_PAGE = 100
 SENTIMENT_BANDS = {"negative": (-1.01, -0.05), "neutral": (-0.05, 0.05), "positive": (0.05, 1.01)}
 
@@ -116,10 +119,47 @@ def session_detail(session_id: str) -> dict[str, Any]:
     return {"session": session.public(), "messages": store.transcript(g.shop, session_id)}
 
 
+def _period() -> tuple[float, float, dict[str, Any]]:
+    """The analytics period: `days` (default 30) ending today, clamped to the plan's retention, since nothing
+    older is kept; or an explicit `from`/`to`. Also what the response says about it."""
+    services = get_services()
+    record = services.shops.get(g.shop)
+    retention = max(1, services.shops.plan(record).retention_days) if record is not None else DEFAULT_DAYS
+    if "days" not in request.args and ("from" in request.args or "to" in request.args):
+        since, until = _range()
+        return since, until, {"days": round((until - since) / 86400), "clamped": False, "retention_days": retention}
+    raw = request.args.get("days", str(DEFAULT_DAYS))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+        raise APIError(400, "invalid_parameter", f"days must be an integer from 1 to {MAX_DAYS} (7, 30 or 90).",
+                       details={"param": "days"})
+    days = min(int(raw), retention)
+    today = datetime.now(UTC).date()
+    since = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), UTC).timestamp()
+    until = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC).timestamp()
+    return since, until, {"days": days, "clamped": days < int(raw), "retention_days": retention}
+
+
 @bp.get("/analytics")
 def chat_analytics() -> dict[str, Any]:
-    since, until = _range()
-    return {"analytics": analytics(get_services().chat, g.shop, since, until)}
+    since, until, period = _period()
+    return {"analytics": analytics(get_services().chat, g.shop, since, until), **period}
+
+
+@bp.get("/analytics.svg")
+def chat_analytics_svg() -> Response:
+    name = request.args.get("chart", "sessions")
+    if name not in CHARTS:
+        raise APIError(400, "invalid_parameter", f"chart must be one of {', '.join(CHARTS)}.",
+                       details={"param": "chart"})
+    since, until, period = _period()
+    svg = render_chart(name, analytics(get_services().chat, g.shop, since, until))
+    return Response(svg, mimetype="image/svg+xml", headers={
+        "Cache-Control": "no-store", "X-Lumi-Days": str(period["days"]),
+        "X-Lumi-Clamped": "1" if period["clamped"] else "0",
+        # Inserted into the admin page: nothing in it may run or load anything.
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        "X-Content-Type-Options": "nosniff",
+    })
 
 
 @bp.get("/export.csv")

@@ -106,3 +106,19 @@ def test_rotated_encryption_keys_keep_order() -> None:
     second = "Kq3mZ8m2d3dQm1u0eS3bQ4f6y3oJq0z8Wm6bQe5mR1c="
     settings = load_settings(with_(LUMI_ENCRYPTION_KEYS=f"{VALID['LUMI_ENCRYPTION_KEYS']}, {second}"))
     assert settings.encryption_keys == (VALID["LUMI_ENCRYPTION_KEYS"], second)
+
+
+def test_app_bridge_loads_from_shopifys_cdn_unless_configured() -> None:
+    # Shopify requires the admin page to load App Bridge from its CDN; only dev and tests point elsewhere.
+    assert load_settings(VALID).shopify_app_bridge_url == "https://cdn.shopify.com/shopifycloud/app-bridge.js"
+    local = "http://127.0.0.1:9100/_devshop/app-bridge.js"
+    assert load_settings(with_(SHOPIFY_APP_BRIDGE_URL=local)).shopify_app_bridge_url == local
+
+
+@pytest.mark.parametrize("value", ["http://cdn.example.com/app-bridge.js", "app-bridge.js",
+                                   "javascript:alert(1)", "ftp://localhost/app-bridge.js"])
+def test_app_bridge_url_must_be_https_or_local_http(value: str) -> None:
+    # The script runs inside the merchant's admin session: never fetched over plain http from another host.
+    with pytest.raises(ConfigError) as caught:
+        load_settings(with_(SHOPIFY_APP_BRIDGE_URL=value))
+    assert caught.value.name == "SHOPIFY_APP_BRIDGE_URL"

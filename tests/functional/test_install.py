@@ -58,10 +58,17 @@ def test_embedded_app_page_exchanges_the_session_token_for_an_offline_token(stac
     assert read_record(stack.services.redis, OTHER_SHOP)["reason"] == "install"  # its first sync is queued
 
 
-def test_app_page_without_session_token_sends_the_merchant_to_install(stack: Stack) -> None:
+def test_app_page_opened_outside_the_admin_offers_install_then_the_admin_link(stack: Stack) -> None:
+    # A browser tab (no launch token, not framed): a page, never JSON or a redirect loop.
     response = stack.http.get(f"{stack.url}/app", params={"shop": DEMO_SHOP}, allow_redirects=False, timeout=10)
-    assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/auth/install?shop={DEMO_SHOP}")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert f'href="/auth/install?shop={DEMO_SHOP}"' in response.text and "Install Lumi" in response.text
+    stack.install()
+    response = stack.http.get(f"{stack.url}/app", params={"shop": DEMO_SHOP}, allow_redirects=False, timeout=10)
+    assert response.status_code == 200
+    assert f'href="{stack.control.admin_app_url(DEMO_SHOP)}"' in response.text
+    assert "Open Lumi in your Shopify admin" in response.text
 
 
 def test_expiring_token_is_refreshed_before_use_without_a_failed_admin_call(make_stack) -> None:  # type: ignore[no-untyped-def]
