@@ -342,3 +342,27 @@ def redis_snapshot(client: redis.Redis) -> dict[str, object]:
             value = kind
         snapshot[key.decode()] = value
     return snapshot
+
+
+# --- the browser: one Playwright and one Chromium per xdist worker, shared by every browser test package --------
+# (Playwright's sync API refuses a second instance in a process while one runs, so no package may start its own.)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-default-apps", "--mute-audio"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless system Chromium, one per xdist worker (session scope is per worker process)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (`make bootstrap` "
+                    "installs it; `apt-get install chromium`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -1,4 +1,6 @@
-"""One structured log line per request: method, path, status, duration, shop, request id.
+"""One structured log line per request: method, path, status, duration, shop, request id; and the same duration
+as a `Server-Timing: app;dur=<ms>` response header (W3C Server-Timing, which browsers' devtools and Built for
+Shopify's web-vitals read, and bench.admin measures).
 
 Only the path is logged, never the query string (app-proxy and OAuth queries carry
 signatures, and chat requests could carry personal data) nor any header or body.
@@ -40,6 +42,12 @@ def log_line(method: str, path: str, status: int, duration_ms: float | None, sho
                                "shop": shop, "request_id": rid})
 
 
+def server_timing(duration_ms: float, existing: str | None = None) -> str:
+    """`app;dur=<ms>`, after any metrics a route already set (the header is a comma-separated list)."""
+    metric = f"app;dur={duration_ms:.2f}"
+    return f"{existing}, {metric}" if existing else metric
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def start_timer() -> None:
@@ -51,5 +59,9 @@ def init_app(app: Flask) -> None:
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        # A streamed body (SSE, the CSV export) is produced after this hook: its duration is not known here, and
+        # a header-time figure would understate it, so such responses get none.
+        if duration_ms is not None and not response.is_streamed:
+            response.headers["Server-Timing"] = server_timing(duration_ms, response.headers.get("Server-Timing"))
         log_line(request.method, request.path, response.status_code, duration_ms, current_shop(), g.get("request_id"))
         return response

@@ -27,7 +27,6 @@ from tests.storefront.conftest import (  # noqa: F401 - fixtures and the failure
     AXE,
     CLS_OBSERVER,
     Storefront,
-    browser,
     merchant_settings,
     pytest_runtest_makereport,
     storefront,

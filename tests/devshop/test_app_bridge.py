@@ -22,9 +22,6 @@ from devshop.testing import DevShopControl, DevShopServer, QuietHandler
 
 from .conftest import SHOP
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-default-apps", "--mute-audio"]
 KEY, SECRET = "bridge-test-client-id", "bridge-test-client-secret-0123456789abcdef"
 SESSION_TOKEN_TTL = 2  # seconds: short, so a test outlives the launch token
 TOML = f"""
@@ -161,18 +158,6 @@ class Admin:
         return self.frame
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (`apt-get install chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
   with recent orders, so every feed has products), with helpers to place app blocks on devshop's pages, read
   its market prices and change the merchant's settings. Built once per module: a sync per test would cost
   more CPU than the browser itself. Tests that change something put it back (`merchant_settings`).
-- `browser`: one headless Chromium per xdist worker (`/usr/bin/chromium`, never a downloaded browser).
+- `browser` (tests/conftest.py, shared with tests/admin and tests/devshop): one headless Chromium per xdist worker.
 - `shopper`: a fresh browser context per test (no cookies, no storage, no cache), which records every
   request, response and console message and measures the page's cumulative layout shift (CLS) with a
   `PerformanceObserver` installed before any page script runs. Nothing leaves the machine: product images on
@@ -33,9 +33,6 @@ from devtools.services import REPO_ROOT, MeiliServer, RedisServer
 from tests.conftest import DEMO_SHOP, Stack, WorkerProcess, make_env
 from tests.helpers import synced, wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-default-apps", "--mute-audio"]
 # Shopify's CDN: the catalogue's product images (devshop's products carry cdn.shopify.com URLs, as Shopify's do).
 # The issue allows it beside the shop's own origin; offline, the browser gets a placeholder image from here.
 SHOPIFY_CDN = "https://cdn.shopify.com"
@@ -197,20 +194,6 @@ def merchant_settings(storefront: Storefront) -> Iterator[Storefront]:
 # --- the browser --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless system Chromium, one per xdist worker (session scope is per worker process)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (`make bootstrap` "
-                    "installs it; `apt-get install chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @dataclass
