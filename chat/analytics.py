@@ -98,6 +98,10 @@ def safe_cell(value: object) -> str:
     return text
 
 
+EXPORT_BATCH = 100  # sessions whose transcripts are read in one round trip
+EXPORT_CHUNK = 32 * 1024  # bytes of CSV per chunk written to the response
+
+
 def export_rows(store: ChatStore, shop: str, since: float, until: float) -> Iterator[str]:
     """CSV text, a row at a time (the response streams it; nothing is built in memory)."""
     buffer = io.StringIO()
@@ -111,11 +115,27 @@ def export_rows(store: ChatStore, shop: str, since: float, until: float) -> Iter
 
     writer.writerow(CSV_COLUMNS)
     yield flush()
+    batch: list[Any] = []
+
+    def rows() -> Iterator[str]:
+        for session, messages in zip(batch, store.transcripts(shop, [s.id for s in batch]), strict=True):
+            public = session.public()
+            transcript = "\n".join(f"{m.get('role')}: {m.get('text')}" for m in messages)
+            row = [public["id"], public["started_at"], public["last_activity_at"], public["duration_seconds"],
+                   public["messages"], public["language"], public["escalated"], public["resolved"],
+                   public["sentiment"], public["first_reply_ms"], " ".join(public["orders"]),
+                   " ".join(public["intents"]), transcript]
+            writer.writerow([safe_cell(v) for v in row])
+            if buffer.tell() >= EXPORT_CHUNK:
+                yield flush()
+        batch.clear()
+
+    # Transcripts are read a batch of sessions at a time (one Redis round trip each), and the response is
+    # written in chunks of about 32 KiB rather than a row at a time.
     for session in store.iter_sessions(shop, since, until):
-        public = session.public()
-        transcript = "\n".join(f"{m.get('role')}: {m.get('text')}" for m in store.transcript(shop, session.id))
-        row = [public["id"], public["started_at"], public["last_activity_at"], public["duration_seconds"],
-               public["messages"], public["language"], public["escalated"], public["resolved"], public["sentiment"],
-               public["first_reply_ms"], " ".join(public["orders"]), " ".join(public["intents"]), transcript]
-        writer.writerow([safe_cell(v) for v in row])
+        batch.append(session)
+        if len(batch) >= EXPORT_BATCH:
+            yield from rows()
+    yield from rows()
+    if buffer.tell():
         yield flush()

@@ -302,6 +302,13 @@ class ChatStore:
     def transcript(self, shop: str, sid: str) -> list[dict[str, Any]]:
         return [json.loads(item) for item in self.redis.lrange(keys.chat_transcript(shop, sid), 0, -1)]
 
+    def transcripts(self, shop: str, sids: list[str]) -> list[list[dict[str, Any]]]:
+        """Several sessions' transcripts in one round trip (the CSV export reads hundreds)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.lrange(keys.chat_transcript(shop, sid), 0, -1)
+        return [[json.loads(item) for item in items] for items in pipe.execute()]
+
     def append(self, session: Session, entry: dict[str, Any] | None, set_fields: dict[str, Any] | None = None,
                incr: dict[str, int] | None = None) -> bool:
         """Add a transcript entry and/or update metadata, keeping the session's absolute expiry. False when

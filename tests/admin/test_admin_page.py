@@ -232,3 +232,26 @@ def test_the_pages_own_script_stays_within_30_kb_gzipped() -> None:
 
     size = len(gzip.compress((ASSETS / "admin.js").read_bytes(), compresslevel=9))
     assert size <= 30 * 1024, size
+
+
+def test_send_test_email_reaches_the_saved_address_and_failures_stay_on_the_page(
+        merchant: Merchant, merchant_settings: Storefront) -> None:
+    mailbox = merchant_settings.mailbox
+    assert mailbox is not None
+    mailbox.clear()
+    merchant_settings.patch_settings({"escalation_email": "help@demo-merchant.example"})
+    app = merchant.open("chat")
+    app.wait_for_selector("#settings-form[data-loaded]")
+    status = app.locator("#test-email-status")
+    app.locator("#test-email").click()
+    wait_until(lambda: "sent" in status.inner_text().lower(), timeout=15, what="the test email's confirmation")
+    [message] = mailbox.wait_for(1, timeout=10)
+    assert message["To"] == "help@demo-merchant.example", message["To"]
+
+    mailbox.fail_next(1, 550)  # the merchant's mail server refuses it: the reason stays on the page, in red
+    app.locator("#test-email").click()
+    wait_until(lambda: "550" in status.inner_text(), timeout=15, what="the refusal")
+    assert "field-error" in (status.get_attribute("class") or "")
+    time.sleep(1)  # not a toast: still there
+    assert "550" in status.inner_text()
+    assert len(mailbox.messages) == 1

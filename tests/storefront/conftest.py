@@ -29,6 +29,7 @@ import pytest
 import redis
 import requests
 
+from devtools.mailbox import MailboxServer
 from devtools.services import REPO_ROOT, MeiliServer, RedisServer
 from tests.conftest import DEMO_SHOP, Stack, WorkerProcess, make_env
 from tests.helpers import synced, wait_until
@@ -77,6 +78,7 @@ class Storefront:
         self.shop = shop
         self.origin = stack.devshop.url  # devshop plays the shop's storefront, its app proxy and Shopify's CDN
         self.root = f"/shops/{shop}/"  # routes.root_url
+        self.mailbox: MailboxServer | None = None  # set by the fixture
 
     # pages ------------------------------------------------------------------------------------------------
 
@@ -171,15 +173,19 @@ def storefront(redis_server: RedisServer, meili_server: MeiliServer, tmp_path_fa
     ensure_indexes(meilisearch.Client(meili_server.url, meili_server.master_key))
     config = {"SHOPS": {DEMO_SHOP: SHOP_SPEC}, "BUCKET_SIZE": 20000, "RESTORE_RATE": 20000,
               **getattr(request.module, "DEVSHOP_CONFIG", {})}
-    stack = Stack(make_env(redis_server.url, meili_server), config)
+    mailbox = MailboxServer().start()  # the merchant's inbox: escalations and test emails arrive here over SMTP
+    stack = Stack(make_env(redis_server.url, meili_server, SMTP_URL=mailbox.url), config)
     worker = WorkerProcess(stack.env, tmp_path_factory.mktemp("storefront-worker") / "worker.log")
     try:
         stack.install()  # the install queues the first sync
         wait_until(synced(stack), timeout=120, what="the first sync")
-        yield Storefront(stack)
+        store = Storefront(stack)
+        store.mailbox = mailbox
+        yield store
     finally:
         worker.stop()
         stack.stop()
+        mailbox.stop()
         _wipe(redis_server.url, meili_server)
 
 
