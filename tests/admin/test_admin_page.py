@@ -255,3 +255,51 @@ def test_send_test_email_reaches_the_saved_address_and_failures_stay_on_the_page
     time.sleep(1)  # not a toast: still there
     assert "550" in status.inner_text()
     assert len(mailbox.messages) == 1
+
+
+def test_home_shows_what_the_theme_has_the_freshness_and_todays_chats(merchant: Merchant) -> None:
+    store = merchant.storefront
+    before = requests.get(f"{store.origin}/_devshop/shops/{DEMO_SHOP}/storefront", timeout=30).json()
+    store.place_blocks("product", [{"type": "product-feed", "settings": {"feed": "similar"}}])
+    store.disable_chat_embed()
+    base = merchant.stack.control.proxy_url(DEMO_SHOP, "chat/sessions")
+    for _ in range(2):  # two shoppers open the chat today; one asks for a person
+        started = requests.post(base, json={}, timeout=30)
+        assert started.status_code == 201, started.text
+    session = started.json()["session"]
+    escalated = requests.post(f"{base}/{session['id']}/escalate", json={},
+                              headers={"X-Lumi-Session-Secret": session["secret"]}, timeout=30)
+    assert escalated.status_code == 202, escalated.text
+    try:
+        app = merchant.open("home")
+        key = merchant.stack.env["SHOPIFY_API_KEY"]
+        editor = f"https://{DEMO_SHOP}/admin/themes/current/editor"
+        app.wait_for_function("() => !document.querySelector('#embed-status').textContent.includes('Checking')")
+        assert app.locator("#block-status").inner_text().strip() == "Added"
+        assert app.locator("#embed-status").inner_text().strip() == "Not added"
+        assert app.locator("#block-link").get_attribute("href") == (
+            f"{editor}?template=product&addAppBlockId={key}/product-feed&target=mainSection")
+        assert app.locator("#embed-link").get_attribute("href") == (
+            f"{editor}?context=apps&template=index&activateAppId={key}/support-chat")
+        assert app.locator("#embed-link").get_attribute("target") == "_top"  # the editor opens in the admin
+
+        today = merchant.stack.api("GET", "/api/chat/analytics", params={"days": 1}).json()["analytics"]
+        app.wait_for_function("() => document.querySelector('#today-sessions').textContent.trim() !== '–'")
+        shown = int(app.locator("#today-sessions").inner_text())
+        assert shown == today["sessions"] and shown >= 2, (shown, today)
+        assert int(app.locator("#today-escalated").inner_text()) >= 1
+
+        freshness = merchant.stack.api("GET", "/api/freshness").json()
+        app.wait_for_function("() => document.querySelector('#fresh-note').textContent.trim().length > 1")
+        note = app.locator("#fresh-note").inner_text()
+        if freshness["samples"]:
+            assert f"From {freshness['samples']} product updates" in note, (note, freshness)
+        else:
+            assert note == "No product updates in the last 24 hours." and app.locator("#fresh-p50").inner_text() == "–"
+
+        store.enable_chat()  # the merchant turns the embed on in the theme editor, then comes back
+        app = merchant.open("home")
+        app.wait_for_function("() => document.querySelector('#embed-status').textContent.trim() === 'Active'")
+    finally:
+        store.place_blocks("embeds", before["embeds"])
+        store.place_blocks("product", before["templates"]["product"])
