@@ -156,6 +156,10 @@ class ChatEngine:
         text = redact(raw_text)
         now = time.time()
         history = self.store.transcript(ctx.shop, session.id)
+        if ctx.customer_id and ctx.customer_id != self.store.customer(session):
+            # A customer who logged in after the session was created (the proxy route): listed for compliance
+            # before anything they say is stored (one created logged in was listed at creation).
+            self.store.index_customer(session, ctx.customer_id)
         self.store.append(session, {"role": "shopper", "text": text, "at": _iso(now)},
                           set_fields={"last": repr(now)}, incr={"messages": 1})
         shopper_texts = [m["text"] for m in history if m.get("role") == "shopper"] + [text]
@@ -378,8 +382,8 @@ class ChatEngine:
         known = {o.get("id") for o in session.orders}
         new_refs = [r.as_dict() for r in ctx.looked_up if r.id not in known]
         if new_refs:
-            # Orders read for a logged-in customer are kept like verified ones, so retention and customers/redact
-            # (chat.store.sessions_with_orders) find the session that talked about them.
+            # Orders read for a logged-in customer are kept like verified ones (and listed in the compliance index
+            # by ChatStore.append before they are written), so customers/redact finds the session that showed them.
             fields["orders"] = json.dumps((session.orders + new_refs)[-MAX_SESSION_ORDERS:])
         if session.first_reply_ms is None:
             fields["first_reply_ms"] = elapsed_ms

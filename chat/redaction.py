@@ -5,7 +5,7 @@ that no email, phone number or payment data is kept. `redact` is that gate: ever
 shopper message goes through it before it reaches Redis, a log line or the model
 provider.
 
-Placeholders: ``[email]``, ``[iban]``, ``[card]``, ``[phone]``, ``[address]``.
+Placeholders: ``[email]``, ``[iban]``, ``[card]``, ``[phone]``, ``[address]``, ``[name]``.
 
 Order of application (it matters: each step sees the output of the previous one):
 
@@ -17,8 +17,14 @@ Order of application (it matters: each step sees the output of the previous one)
                number is removed as ``[card]`` and never split into phone pieces.
 4. phones    - formatted numbers (separators, ``+``/``00`` prefix, parentheses),
                then bare digits right after a cue word ("tel", "Handy", ...).
-5. addresses - last: the numbers above are gone by then, so a house number can no
+5. addresses - the numbers above are gone by then, so a house number can no
                longer be glued to a digit group of a phone or a card.
+6. names     - after the loop of the other stages (they need digits or "@"; names do
+               not): people's names introduced by a cue in English, French, German or
+               Spanish ("my name is Jane Doe", "I'm Jane", "je m'appelle Jeanne",
+               "ich heiße Anna", "me llamo Ana", sign-offs "Thanks, Jane"), and the
+               names the caller knows (the order's customer name once Lumi has read
+               it: ``redact(text, names=["Jane Doe"])``).
 
 Deliberately NOT redacted (the app shows these itself and needs them to help):
 order names ("#1001", "order 1001"), carrier tracking numbers (alphanumeric
@@ -38,13 +44,15 @@ This is a heuristic filter, not a proof: see the limitations in `redact`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 EMAIL = "[email]"
 IBAN = "[iban]"
 CARD = "[card]"
 PHONE = "[phone]"
 ADDRESS = "[address]"
-PLACEHOLDERS = (EMAIL, IBAN, CARD, PHONE, ADDRESS)
+NAME = "[name]"
+PLACEHOLDERS = (EMAIL, IBAN, CARD, PHONE, ADDRESS, NAME)
 
 # --- emails -----------------------------------------------------------------------
 
@@ -325,6 +333,127 @@ _ADDRESS_STAGES: tuple[tuple[re.Pattern[str], tuple[str, ...] | None], ...] = (
     (_ES_ADDRESS_RE, _ES_KEYWORDS),
 )
 
+# --- people's names ---------------------------------------------------------------
+
+# A name is only recognised where a cue introduces it: a capitalised word alone cannot
+# be told from a product, a brand or a place. Strong cues ("my name is", "je m'appelle",
+# "ich heiße", "me llamo", ...) take the next 1-3 words in any case ("my name is jane
+# doe"); weak cues ("I'm", "I am", "this is", "je suis", "c'est", "ich bin", "soy")
+# take only Capitalised words that are not common words ("I'm looking", "I am Happy",
+# "ich bin Kunde" stay); sign-offs ("Thanks, Jane", "Merci, Jeanne Dupont") take
+# Capitalised words ending the message, a line or a sentence.
+_NAME_TOKEN = r"[^\W\d_]++(?:['’-][^\W\d_]++)*+"
+_STRONG_CUES = (
+    r"my[ \t]+name[ \t]+is|my[ \t]+name['’]s|call[ \t]+me"
+    r"|je[ \t]+m['’][ \t]?appelle|mon[ \t]+nom[ \t]+est|mon[ \t]+nom[ \t]+c['’]est|moi[ \t]+c['’]est"
+    r"|ich[ \t]+hei(?:ß|ss)e|mein[ \t]+name[ \t]+ist"
+    r"|me[ \t]+llamo|mi[ \t]+nombre[ \t]+es"
+)
+_WEAK_CUES = r"i[ \t]+am|i['’]m|this[ \t]+is|je[ \t]+suis|c['’]est|ich[ \t]+bin|hier[ \t]+ist|soy"
+_NAME_CUE_RE = re.compile(
+    rf"(?<![^\W_])(?:(?P<strong>(?i:{_STRONG_CUES}))|(?P<weak>(?i:{_WEAK_CUES})))"
+    rf"(?P<sep>[ \t]*:?[ \t]+)(?P<words>{_NAME_TOKEN}(?:[ \t]{_NAME_TOKEN}){{0,2}})"
+)
+_SIGNOFFS = (
+    r"thanks|thank[ \t]+you|many[ \t]+thanks|thx|cheers|regards|best[ \t]+regards|kind[ \t]+regards|best"
+    r"|merci(?:[ \t]+beaucoup)?|cordialement|bien[ \t]+à[ \t]+vous|bonne[ \t]+journée"
+    r"|danke(?:[ \t]+schön|[ \t]+sehr)?|vielen[ \t]+dank|viele[ \t]+grüße|liebe[ \t]+grüße|beste[ \t]+grüße"
+    r"|mit[ \t]+freundlichen[ \t]+grüßen|lg|vg|mfg"
+    r"|gracias|muchas[ \t]+gracias|saludos|un[ \t]+saludo|atentamente"
+)
+_SIGNOFF_RE = re.compile(
+    rf"(?<![^\W_])(?i:{_SIGNOFFS})(?![^\W_])(?P<sep>[ \t]*(?:[,!.–—-][ \t]*\n?|\n)[ \t]*)"
+    rf"(?P<words>{_NAME_TOKEN}(?:[ \t]{_NAME_TOKEN}){{0,2}})(?=[ \t]*(?:\Z|[\n.!?,;:)]))"
+)
+# Words a cue may be followed by that are not names (compared lower-cased). Kept short and
+# about what shoppers write after "I'm"/"this is"/"ich bin"/... and sign-offs.
+_COMMON_WORDS = frozenset("""
+a an the and or but not no yes so very too also just still only really quite already again here there now then
+today tomorrow yesterday soon back done ok okay sure sorry glad happy sad angry upset afraid confused lost new
+old interested looking trying waiting wondering writing calling asking hoping going having getting using planning
+from in at on to for with about of by into over under after before since as if when where what which who why how
+this that these those it its my your our their his her me you we they he she him them us i
+please hi hello hey thanks thank dear all everyone team support customer client guest member buyer shopper
+still ready able unable not interested french german spanish english british american canadian italian dutch
+swiss austrian belgian european mexican argentinian
+je suis c est la le les un une des du de et ou mais pas très aussi encore déjà ici là bien bon bonne merci
+nouveau nouvelle content contente désolé désolée client cliente intéressé intéressée vraiment toujours en train
+ich bin ist der die das ein eine und oder aber nicht sehr auch noch schon hier da gut neu kunde kundin
+stammkunde stammkundin neukunde neukundin student studentin mitglied mutter vater lehrer lehrerin anfänger
+fan rentner deutscher deutsche schweizer österreicher froh traurig sauer leider dabei gerade mal
+soy es el la los las un una y o pero no muy también todavía ya aquí allí bien nuevo nueva cliente clienta
+contento contenta feliz triste de del en con estudiante miembro madre padre español española
+lumi size order shipping delivery product products shoe shoes shirt price sale
+""".split())  # fmt: skip
+
+
+def _common(word: str) -> bool:
+    lower = word.lower().strip("'’-")
+    return lower in _COMMON_WORDS or len(lower) < 2
+
+
+def _cue_taken(match: re.Match[str]) -> int:
+    """How many of the words after a cue are a name (0: none)."""
+    strong = match.group("strong") is not None
+    taken = 0
+    for word in match.group("words").split():
+        if _common(word):
+            break
+        if not strong and (not word[0].isupper() or word.lower().endswith("ing")):
+            break
+        taken += 1
+    return taken
+
+
+def _signoff_taken(match: re.Match[str]) -> int:
+    words = match.group("words").split()
+    return 0 if any(_common(word) or not word[0].isupper() for word in words) else len(words)
+
+
+def _replace_names(pattern: re.Pattern[str], count: Callable[[re.Match[str]], int], text: str) -> str:
+    """Replace the first `count(match)` words of each match's "words" group with NAME. The search goes on from
+    the end of what was replaced (or from the first word when nothing was), not from the match's end: words a
+    match looked at but did not take may hold the next cue ("ich heiße Anna ich heiße Anna")."""
+    out: list[str] = []
+    done = 0
+    match = pattern.search(text)
+    while match:
+        taken = count(match)
+        if taken:
+            end = match.start("words")
+            for word in match.group("words").split()[:taken]:
+                end = text.index(word, end) + len(word)
+            out += (text[done : match.start("words")], NAME)
+            done = end
+            match = pattern.search(text, end)
+        else:
+            match = pattern.search(text, match.start("words"))
+    return "".join(out) + text[done:] if out else text
+
+
+def _known_names_re(names: Iterable[str]) -> re.Pattern[str] | None:
+    """Whole names first, then their parts (first name, surname) that are not common words."""
+    variants: set[str] = set()
+    for name in names:
+        full = " ".join(str(name or "").split())
+        if len(full) < 2:
+            continue
+        variants.add(full)
+        variants.update(part for part in full.split(" ") if not _common(part))
+    if not variants:
+        return None
+    alternatives = "|".join(re.escape(v).replace(r"\ ", r"\s+") for v in sorted(variants, key=len, reverse=True))
+    return re.compile(rf"(?<![^\W_])(?i:{alternatives})(?![^\W_])")
+
+
+def _redact_names(text: str, names: Iterable[str] = ()) -> str:
+    known = _known_names_re(names)
+    if known is not None:
+        text = known.sub(NAME, text)
+    text = _replace_names(_NAME_CUE_RE, _cue_taken, text)
+    return _replace_names(_SIGNOFF_RE, _signoff_taken, text)
+
+
 # --- public API -------------------------------------------------------------------
 
 _ASCII_DIGITS = "0123456789"
@@ -361,9 +490,11 @@ def _redact_once(text: str) -> str:
     return text
 
 
-def redact(text: str) -> str:
-    """Replace emails, IBANs, card numbers, phone numbers and street addresses in
-    `text` with placeholders (see the module docstring for the order and why).
+def redact(text: str, names: Iterable[str] = ()) -> str:
+    """Replace emails, IBANs, card numbers, phone numbers, street addresses and
+    people's names in `text` with placeholders (see the module docstring for the
+    order and why). `names`: names known to belong to the shopper (the order's
+    customer name when Lumi has read it), redacted wherever they appear.
 
     Idempotent: ``redact(redact(x)) == redact(x)``. A placeholder can free its
     neighbour for a pattern (a number run cut at its 9th group is matched again
@@ -381,14 +512,18 @@ def redact(text: str) -> str:
     - addresses need a house number and a street-type word; lower-case "12 main
       road", "12 Abbey Road London" (ambiguous type word, see `_EN_TYPES_CASED`)
       and addresses without a type word ("Unter den Linden 5") are missed;
-    - obfuscated emails ("jo at gmail dot com") and people's names are not handled.
+    - obfuscated emails ("jo at gmail dot com") are not handled;
+    - names are found only after a cue or when passed in `names`: "Jane here",
+      "greetings from Jane", a lower-case name after a weak cue ("i'm jane") and
+      names that are common words ("I'm Grace", "c'est Rose") are kept; a brand
+      after a weak cue ("this is Nike") is taken for a name.
     """
     redacted = _redact_once(text)
     while redacted != text and ("@" in redacted or _NEAR_PLACEHOLDER_RE.search(redacted)):
         text, redacted = redacted, _redact_once(redacted)
-    return redacted
+    return _redact_names(redacted, names)
 
 
-def contains_pii(text: str) -> bool:
+def contains_pii(text: str, names: Iterable[str] = ()) -> bool:
     """True if `redact` would change `text` (for assertions and logging decisions)."""
-    return redact(text) != text
+    return redact(text, names) != text

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # imported when first used: a process that never calls a mode
 class ChatServices(ShopifyServices):
     @cached_property
     def chat(self) -> ChatStore:
-        return ChatStore(self.redis, self.box)
+        return ChatStore(self.redis, self.box, self.settings.shopify_api_secret)
 
     @cached_property
     def model(self) -> ModelClient | None:

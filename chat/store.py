@@ -6,6 +6,12 @@ that refuses to write once the session is gone, so nothing can bring it back. Th
 needs an index and analytics need counters; both are grouped by start time into buckets whose keys
 expire at bucket start + retention, i.e. never after a session they mention. Counters are
 aggregates: no session id, order reference or text.
+
+Compliance (customers/redact, customers/data_request) finds sessions through a second index: every session that
+touched a customer (a logged-in shopper) or an order (verified, or looked up for a logged-in shopper by the rules
+or a model tool) is listed under a keyed digest of that id (`subject_digest`, never the id itself), in a set that
+expires exactly with the session (keys.chat_subject_sessions). The index is written before the reference it
+covers, so no stored transcript or order reference is ever unfindable.
 """
 
 from __future__ import annotations
@@ -65,6 +71,42 @@ redis.call('EXPIREAT', KEYS[1], ARGV[1])
 return n
 """
 
+# Lists a live session under subject digests: KEYS = meta, then per digest its expiry-time zset and its session set
+# for this session's expiry; ARGV = expiry, session id, now, then the digests in KEYS order. The session set expires
+# with the session; the zset (times only) with the latest session it lists. The digests are kept in the session's
+# hash (`subjects`) so deleting the session can take it out of every set. Returns 0 when the session has expired.
+_INDEX = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local known = redis.call('HGET', KEYS[1], 'subjects') or ''
+for i = 1, #ARGV - 3 do
+  local digest, times, members = ARGV[3 + i], KEYS[2 * i], KEYS[2 * i + 1]
+  redis.call('SADD', members, ARGV[2])
+  redis.call('EXPIREAT', members, ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', times, '-inf', '(' .. ARGV[3])
+  redis.call('ZADD', times, ARGV[1], ARGV[1])
+  redis.call('EXPIREAT', times, ARGV[1], 'NX')
+  redis.call('EXPIREAT', times, ARGV[1], 'GT')
+  if not string.find(',' .. known .. ',', ',' .. digest .. ',', 1, true) then
+    known = known == '' and digest or known .. ',' .. digest
+  end
+end
+redis.call('HSET', KEYS[1], 'subjects', known)
+return 1
+"""
+
+# Deletes a session with its compliance entries: KEYS = meta, transcript, then per digest (zset, session set);
+# ARGV = session id, expiry, the `subjects` the caller read. Returns -1 (nothing deleted) if `subjects` changed
+# meanwhile (the caller reads again and retries).
+_FORGET = """
+if (redis.call('HGET', KEYS[1], 'subjects') or '') ~= ARGV[3] then return -1 end
+redis.call('DEL', KEYS[1], KEYS[2])
+for i = 3, #KEYS, 2 do
+  redis.call('SREM', KEYS[i + 1], ARGV[1])
+  if redis.call('EXISTS', KEYS[i + 1]) == 0 then redis.call('ZREM', KEYS[i], ARGV[2]) end
+end
+return 1
+"""
+
 # Claims a turn for a client_id (idempotent retries): KEYS = meta; ARGV = client_id, now, stale seconds.
 # Returns {"claimed"}, {"running"} or {"done", stored reply JSON}; {"gone"} when the session has expired.
 _CLAIM = """
@@ -108,6 +150,18 @@ def bucket_width(retention_s: int) -> int:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+SUBJECT_KINDS = ("customer", "order")
+
+
+def subject_digest(app_secret: str, shop: str, kind: str, raw_id: str | int) -> str:
+    """The keyed digest (HMAC-SHA256 with the app secret, like chat.orders.order_digest) under which the compliance
+    index names a customer or an order: `raw_id` is a numeric id or an Admin API gid (gid://shopify/Order/123)."""
+    if kind not in SUBJECT_KINDS:
+        raise ValueError(f"unknown subject kind {kind!r}")
+    value = str(raw_id).strip().rsplit("/", 1)[-1]
+    return hmac.new(app_secret.encode(), f"{shop}|{kind}|{value}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass
@@ -162,14 +216,17 @@ class SessionGone(LookupError):
 
 
 class ChatStore:
-    def __init__(self, client: redis.Redis, box: SecretBox | None = None) -> None:
+    def __init__(self, client: redis.Redis, box: SecretBox | None = None, app_secret: str | None = None) -> None:
         self.redis = client
         self.box = box  # seals a logged-in customer's id in the session (None: sessions keep no customer)
+        self.app_secret = app_secret  # keys the compliance index's digests (None: no index is written)
         self._write = client.register_script(_WRITE)
         self._fail = client.register_script(_FAIL)
         self._claim = client.register_script(_CLAIM)
         self._settle = client.register_script(_SETTLE)
         self._escalate = client.register_script(_ESCALATE)
+        self._index = client.register_script(_INDEX)
+        self._forget = client.register_script(_FORGET)
 
     # --- sessions -----------------------------------------------------------------------------------
 
@@ -210,6 +267,8 @@ class ChatStore:
             pipe.zadd(buckets, {str(bucket): shared_expiry})
             pipe.expireat(buckets, shared_expiry, nx=True)
             pipe.expireat(buckets, shared_expiry, gt=True)
+            if customer_id is not None:  # in the same transaction: a logged-in session is never unindexed
+                self._index_in(pipe, shop, sid, expires_at, now, self._digests("customer", shop, [customer_id]))
             pipe.execute()
         session = Session(sid, shop, now, expires_at, now, 0, 0, language, False, False, None, None,
                           secret_digest=_digest(secret), country=country, sealed_customer=sealed)
@@ -319,6 +378,9 @@ class ChatStore:
         incs: list[Any] = []
         for name, by in (incr or {}).items():
             incs += [name, by]
+        if set_fields and "orders" in set_fields:
+            # Indexed before they are written: a stored order reference is always findable by compliance.
+            self.index_orders(session, [o.get("id") for o in json.loads(set_fields["orders"]) if o.get("id")])
         args = [session.expires_at, json.dumps(entry, ensure_ascii=False) if entry else "", len(pairs) // 2,
                 TRANSCRIPT_LIMIT, *pairs, *incs]
         ok = self._write(keys=[keys.chat_session(session.shop, session.id),
@@ -341,11 +403,100 @@ class ChatStore:
             pipe.execute()
 
     def delete(self, shop: str, sid: str) -> None:
+        """Delete a session: metadata, transcript, history index and compliance index entries."""
+        meta = keys.chat_session(shop, sid)
+        for _ in range(5):
+            subjects, expires_at = self.redis.hmget(meta, ["subjects", "expires_at"])
+            entries: list[str] = []
+            for digest in (subjects or "").split(","):
+                if digest and expires_at:
+                    entries += [keys.chat_subject(shop, digest),
+                                keys.chat_subject_sessions(shop, digest, int(expires_at))]
+            done = self._forget(keys=[meta, keys.chat_transcript(shop, sid), *entries],
+                                args=[sid, expires_at or "", subjects or ""])
+            if done != -1:
+                break
+        else:
+            raise RuntimeError("session kept changing while being deleted")
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.chat_session(shop, sid), keys.chat_transcript(shop, sid))
             for bucket in self._buckets(shop):
                 pipe.zrem(keys.chat_index(shop, bucket), sid)
             pipe.execute()
+
+    # --- compliance index -----------------------------------------------------------------------------
+
+    def _digests(self, kind: str, shop: str, raw_ids: list[Any]) -> list[str]:
+        if not self.app_secret:
+            return []
+        return sorted({subject_digest(self.app_secret, shop, kind, raw) for raw in raw_ids if raw not in (None, "")})
+
+    def _index_in(self, client: Any, shop: str, sid: str, expires_at: int, now: float, digests: list[str]) -> Any:
+        if not digests:
+            return None
+        entries: list[str] = [keys.chat_session(shop, sid)]
+        for digest in digests:
+            entries += [keys.chat_subject(shop, digest), keys.chat_subject_sessions(shop, digest, expires_at)]
+        return self._index(keys=entries, args=[expires_at, sid, int(now), *digests], client=client)
+
+    def index_customer(self, session: Session, customer_id: str | int) -> bool:
+        """List the session under its logged-in customer (a digest of the id). False when it has expired."""
+        digests = self._digests("customer", session.shop, [customer_id])
+        return bool(self._index_in(self.redis, session.shop, session.id, session.expires_at, time.time(), digests))
+
+    def index_orders(self, session: Session, order_ids: list[Any]) -> bool:
+        """List the session under each order (numeric id or gid) it referenced. False when it has expired."""
+        digests = self._digests("order", session.shop, order_ids)
+        return bool(self._index_in(self.redis, session.shop, session.id, session.expires_at, time.time(), digests))
+
+    def sessions_about(self, shop: str, digests: list[str]) -> list[str]:
+        """Ids of the live sessions listed under any of these subject digests (see subject_digest)."""
+        now = time.time()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for digest in digests:
+                pipe.zrangebyscore(keys.chat_subject(shop, digest), now, "+inf")
+            times = pipe.execute()
+        sets = [keys.chat_subject_sessions(shop, digest, int(t))
+                for digest, found in zip(digests, times, strict=True) for t in found]
+        found: set[str] = set()
+        if sets:
+            found = set(self.redis.sunion(sets))
+        if not found:
+            return []
+        ids = sorted(found)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for sid in ids:
+                pipe.exists(keys.chat_session(shop, sid))
+            alive = pipe.execute()
+        return [sid for sid, live in zip(ids, alive, strict=True) if live]
+
+    def forget_subjects(self, shop: str, digests: list[str]) -> int:
+        """Delete the index keys of these digests (after their sessions were deleted); how many keys went."""
+        doomed: list[str] = []
+        for digest in digests:
+            times = keys.chat_subject(shop, digest)
+            doomed.append(times)
+            doomed += [keys.chat_subject_sessions(shop, digest, int(t)) for t in self.redis.zrange(times, 0, -1)]
+        return int(self.redis.delete(*doomed)) if doomed else 0
+
+    # --- answers to customers/data_request ----------------------------------------------------------
+
+    def save_data_request(self, shop: str, request_id: str, answer: dict[str, Any]) -> None:
+        """Keep what was delivered to the merchant for a data request, for the admin page (DATA_REQUEST_TTL)."""
+        key = keys.data_request_answer(shop, request_id)
+        ttl = self.redis.ttl(key)  # an update (the delivery outcome) keeps the first write's expiry
+        self.redis.set(key, json.dumps(answer, ensure_ascii=False),
+                       ex=ttl if ttl and ttl > 0 else keys.DATA_REQUEST_TTL)
+
+    def data_request(self, shop: str, request_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(keys.data_request_answer(shop, request_id))
+        return json.loads(raw) if raw else None
+
+    def data_requests(self, shop: str) -> list[dict[str, Any]]:
+        """The shop's data-request answers still kept, newest first."""
+        found = sorted(self.redis.scan_iter(match=keys.data_request_pattern(shop), count=1000))
+        values = self.redis.mget(found) if found else []
+        answers = [json.loads(v) for v in values if v]
+        return sorted(answers, key=lambda a: a.get("received_at") or "", reverse=True)
 
     # --- history ------------------------------------------------------------------------------------
 
@@ -442,9 +593,11 @@ def sessions_with_orders(store: ChatStore, shop: str, order_ids: list[int]) -> l
 
 
 def _register() -> None:
-    def purge(ctx: CoreServices, shop: str) -> int:
+    def purge(ctx: CoreServices, shop: str) -> list[str]:
         found = ChatStore(ctx.redis).shop_keys(shop)
-        return int(ctx.redis.delete(*found)) if found else 0
+        if found:
+            ctx.redis.delete(*found)
+        return found
 
     def inventory(ctx: CoreServices, shop: str) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -454,8 +607,26 @@ def _register() -> None:
             counts[pattern] = counts.get(pattern, 0) + 1
         return counts
 
-    register(DataStore("chat", "chat", "chat sessions: redacted transcripts, metadata, history index, aggregate "
-                       "counters; each expires with the plan's retention", purge, inventory))
+    register(DataStore("chat", "chat", "chat sessions: redacted transcripts, metadata, history index, compliance "
+                       "index (keyed digests of customer and order ids), aggregate counters; each expires with the "
+                       "plan's retention", purge, inventory))
+
+    def data_request_keys(ctx: CoreServices, shop: str) -> list[str]:
+        return list(ctx.redis.scan_iter(match=keys.data_request_pattern(shop), count=1000))
+
+    def purge_answers(ctx: CoreServices, shop: str) -> list[str]:
+        found = data_request_keys(ctx, shop)
+        if found:
+            ctx.redis.delete(*found)
+        return found
+
+    def answers_inventory(ctx: CoreServices, shop: str) -> dict[str, int]:
+        found = data_request_keys(ctx, shop)
+        return {keys.data_request_pattern(shop): len(found)} if found else {}
+
+    register(DataStore("chat-data-requests", "chat", "answers to customers/data_request delivered to the merchant "
+                       "(the redacted transcripts found, or a statement that there were none); each kept 30 days",
+                       purge_answers, answers_inventory))
 
 
 _register()

@@ -84,6 +84,12 @@ def deletion_receipts(shop_domain: str) -> str:
 RECEIPT_TTL = 400 * 24 * 3600  # a year and a bit: long enough to answer an audit, then gone too
 
 
+def deletion_request(shop_domain: str, request_id: str) -> str:
+    """String (JSON): a merchant's deletion request (categories, status, times, then its receipt; no personal
+    data). Kept as long as receipts: it is the receipt's record on the admin page."""
+    return f"{PREFIX}:deletion:{shop_domain}:{request_id}"
+
+
 def health_probe() -> str:
     """A throwaway key /readyz may write to prove Redis accepts writes."""
     return f"{PREFIX}:health:probe"
@@ -249,3 +255,49 @@ def feed_freshness(shop_domain: str) -> str:
 
 
 FRESHNESS_WINDOW = 24 * 3600  # the admin reports the last 24 h; older samples are dropped
+
+# --- Escalation reply-to (issue 15) ------------------------------------------------------------------
+# The optional reply-to address a shopper leaves on the escalation form is the only shopper email that ever
+# reaches Redis: sealed (Fernet), under its own key, for at most an hour (and never after its session), and
+# deleted by the job as soon as the email is sent. The RQ job carries only the opaque reference, so neither the
+# job's arguments nor the failed-job registry ever hold the address. Under the shop's chat namespace, so a chat
+# purge (`chat_pattern`) removes it too.
+
+
+def escalation_reply_to(shop_domain: str, ref: str) -> str:
+    """String: one escalation's sealed reply-to address (`ref` is random, never derived from the address)."""
+    return f"{PREFIX}:chat:{shop_domain}:reply-to:{ref}"
+
+
+ESCALATION_REPLY_TO_TTL = 3600  # seconds; longer than every retry of the email (RETRY_INTERVALS sum to 1270 s)
+
+# --- Compliance index and data-request answers (issue 15, customers/redact and customers/data_request) -----
+# Chat sessions that touched a customer or an order are findable by a keyed digest of its id (chat.store.
+# subject_digest: HMAC with the app secret; the raw id never appears in a key name or value). Each session is
+# listed in a set named by the digest and the session's own expiry time, which expires exactly when the session
+# does; a sorted set per digest lists those expiry times (times only, no session ids) and expires with the
+# latest of them. Both live under the shop's chat namespace, so a chat purge (`chat_pattern`) removes them.
+
+
+def chat_subject(shop_domain: str, digest: str) -> str:
+    """Sorted set: the expiry times (member and score) of the sessions linked to one customer or order digest."""
+    return f"{PREFIX}:chat:{shop_domain}:subject:{digest}"
+
+
+def chat_subject_sessions(shop_domain: str, digest: str, expires_at: int) -> str:
+    """Set: ids of the sessions linked to one digest that expire at `expires_at`; the key expires then too."""
+    return f"{PREFIX}:chat:{shop_domain}:subject-sessions:{digest}:{expires_at}"
+
+
+def data_request_answer(shop_domain: str, request_id: str) -> str:
+    """String (JSON): what Lumi delivered to the merchant for one customers/data_request (the redacted
+    transcripts it found, or the statement that there were none), for the admin page."""
+    return f"{PREFIX}:data-request:{shop_domain}:{request_id}"
+
+
+def data_request_pattern(shop_domain: str) -> str:
+    """Every data-request answer of a shop (listing, purge and inventory)."""
+    return f"{PREFIX}:data-request:{shop_domain}:*"
+
+
+DATA_REQUEST_TTL = 30 * 24 * 3600  # Shopify gives the merchant 30 days to answer the customer

@@ -11,7 +11,7 @@ from runtime.data import purge_shop
 log = logging.getLogger(__name__)
 
 # On uninstall, chat data follows its retention (it expires by TTL) unless shop/redact comes first.
-UNINSTALL_CATEGORIES = ("products", "settings", "operational")
+UNINSTALL_CATEGORIES = ("products", "settings", "operational", "install")
 
 
 def purge_uninstalled_shop(shop: str) -> dict[str, Any]:

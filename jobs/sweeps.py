@@ -1,7 +1,8 @@
 """Daily sweeps: whatever an uninstalled shop left behind is purged within 30 days, whatever else failed.
 
 The purge job queued on `app/uninstalled` normally does it at once; the sweep is the guarantee
-(a lost job, a worker killed mid-purge, Meilisearch down that day).
+(a lost job, a worker killed mid-purge, Meilisearch down that day). The sweep also deletes Meilisearch's
+finished tasks older than a day: their details keep delete filters that name shops (`shop = "..."`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import redis
 from rq import Queue
 
 from core import keys
+from feeds.index import delete_finished_tasks
 from jobs.context import services
 from jobs.purge import UNINSTALL_CATEGORIES
 from runtime.data import inventory, purge_shop
@@ -42,9 +44,20 @@ def sweep_uninstalled(now: float | None = None, ctx: Services | None = None) -> 
         if current - uninstalled_at > FORGET_AFTER:
             ctx.redis.zrem(keys.SHOPS_UNINSTALLED, shop)
             forgotten.append(shop)
+    tasks = sweep_index_tasks(ctx, now=current)
     schedule_next_sweep(ctx.queue_redis, after=current)
-    log.info("uninstalled shops swept", extra={"purged": len(purged), "forgotten": len(forgotten)})
-    return {"purged": purged, "forgotten": forgotten}
+    log.info("uninstalled shops swept", extra={"purged": len(purged), "forgotten": len(forgotten),
+                                               "index_tasks_deleted": tasks})
+    return {"purged": purged, "forgotten": forgotten, "index_tasks_deleted": tasks}
+
+
+def sweep_index_tasks(ctx: Services, now: float | None = None) -> int | None:
+    """Finished Meilisearch tasks older than a day go (None: Meilisearch did not answer; tomorrow's sweep will)."""
+    try:
+        return delete_finished_tasks(ctx.meili, now=now)
+    except Exception:  # noqa: BLE001 - Meilisearch down must not stop the sweep or its rescheduling
+        log.warning("index task history not swept", exc_info=True)
+        return None
 
 
 def nightly_resync(ctx: Services | None = None) -> dict[str, Any]:

@@ -205,12 +205,69 @@ class ShopStore:
         )
 
 
+def reset_settings(client: redis.Redis, shop: str) -> bool:
+    """Delete the merchant's settings: back to the defaults, version bumped (caches keyed on it go stale). The
+    record, its tokens, plan and install state stay: the shop remains installed. False when there is no record."""
+    key = keys.shop(shop)
+    with client.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                installed_at, raw = pipe.hmget(key, ["installed_at", "settings"])
+                if installed_at is None or raw is None:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.hset(key, "settings", json.dumps(shop_settings.defaults()))
+                pipe.hincrby(key, "settings_version", 1)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
+def changed_settings(client: redis.Redis, shop: str) -> list[str]:
+    """Dotted names of the settings that differ from the defaults (names only, never values)."""
+    raw = client.hget(keys.shop(shop), "settings")
+    if raw is None:
+        return []
+    current, defaults = shop_settings.load(json.loads(raw)), shop_settings.defaults()
+
+    def walk(prefix: str, value: Any, default: Any) -> list[str]:
+        if isinstance(value, dict) and isinstance(default, dict) and default:
+            return [name for field in sorted(set(value) | set(default))
+                    for name in walk(f"{prefix}{field}.", value.get(field), default.get(field))]
+        return [prefix.rstrip(".")] if value != default else []
+
+    return walk("", current, defaults)
+
+
 def _register() -> None:
-    def purge(services: CoreServices, shop: str) -> int:
-        """Everything this module holds for `shop` (the record; the uninstalled marker stays for sweeps)."""
-        removed = int(services.redis.delete(keys.shop(shop)))
-        removed += int(services.redis.srem(keys.SHOPS_INSTALLED, shop))
-        return removed
+    def purge_settings(services: CoreServices, shop: str) -> list[str]:
+        """The app settings only (reset to defaults); the shop stays installed with its tokens."""
+        return [f"{keys.shop(shop)}#settings"] if reset_settings(services.redis, shop) else []
+
+    def settings_inventory(services: CoreServices, shop: str) -> dict[str, int]:
+        changed = changed_settings(services.redis, shop)
+        return {f"{keys.shop(shop)}#settings (changed from defaults)": len(changed)} if changed else {}
+
+    register(
+        DataStore(
+            name="shop-settings",
+            category="settings",
+            description="app settings: feeds, exclusions and pins, widget style, escalation email, language",
+            purge=purge_settings,
+            inventory=settings_inventory,
+        )
+    )
+
+    def purge(services: CoreServices, shop: str) -> list[str]:
+        """The install record (the uninstalled marker stays for sweeps)."""
+        gone = [keys.shop(shop)] if services.redis.delete(keys.shop(shop)) else []
+        if services.redis.srem(keys.SHOPS_INSTALLED, shop):
+            gone.append(f"{keys.SHOPS_INSTALLED}#{shop}")
+        services.redis.delete(keys.token_refresh_lock(shop))
+        return gone
 
     def inventory(services: CoreServices, shop: str) -> dict[str, int]:
         key = keys.shop(shop)
@@ -219,8 +276,8 @@ def _register() -> None:
     register(
         DataStore(
             name="shop-record",
-            category="settings",
-            description="store configuration: settings, plan, scopes, encrypted access and refresh tokens",
+            category="install",
+            description="the install: scopes, plan, install time, encrypted access and refresh tokens, settings",
             purge=purge,
             inventory=inventory,
         )

@@ -172,6 +172,9 @@ def calls(stack: Stack, rule: Rule, method: str) -> list[Call]:
     """The real requests that exercise `rule`: one per value of an `any(...)` argument, and per answer format."""
     session = new_session(stack)  # a fresh one each time: escalating or messaging one changes it
     samples: dict[str, list[Any]] = {"session_id": [session["id"]], "shop": [DEMO_SHOP], "feed_path": ["new-arrivals"]}
+    if "request_id" in rule.arguments:  # a deletion request of the operational records (queued: no worker here)
+        created = stack.api("POST", "/api/deletion-requests", json={"categories": ["operational"], "confirm": True})
+        samples["request_id"] = [created.json()["deletion_request"]["id"]]
     choices = {}
     for name in sorted(rule.arguments - set(rule.defaults or {})):
         converter = rule._converters.get(name)  # noqa: SLF001 - the only way to read an any() rule's options
@@ -186,6 +189,8 @@ def calls(stack: Stack, rule: Rule, method: str) -> list[Call]:
         if rule.rule.startswith("/api/"):
             bearer = {"Authorization": f"Bearer {stack.session_token()}"}
             body: dict[str, Any] = {"json": {"chat_enabled": True}} if method == "PATCH" else {}
+            if rule.rule == "/api/deletion-requests":  # a preview: deletes nothing
+                body = {"json": {"categories": ["products", "chat"]}}
             params = {"q": "a"} if rule.rule.endswith("/search") else {}
             # The install queued the first sync and no worker runs here: a rebuild is refused as already running.
             statuses = (202, 409) if rule.rule.endswith("/rebuild") else (200, 201, 202)

@@ -1,4 +1,4 @@
-"""The embedded admin page: `/app` (Home), `/app/feeds`, `/app/chat`, `/app/analytics`.
+"""The embedded admin page: `/app` (Home), `/app/feeds`, `/app/chat`, `/app/analytics`, `/app/privacy`.
 
 Each is a server-rendered shell that holds no shop data: App Bridge (loaded first in <head>) patches `fetch`
 so every `/api/*` call carries a fresh session token, and the page's own script (web/static/admin/admin.js)
@@ -35,11 +35,12 @@ PAGES = {
     "feeds": ("/feeds", "admin/feeds.html", "Feeds"),
     "chat": ("/chat", "admin/chat.html", "Chat"),
     "analytics": ("/analytics", "admin/analytics.html", "Analytics"),
+    "privacy": ("/privacy", "admin/privacy.html", "Data & privacy"),
 }
 
 
 @bp.get("/app", defaults={"page": "home"})
-@bp.get("/app/<any(feeds, chat, analytics):page>")
+@bp.get("/app/<any(feeds, chat, analytics, privacy):page>")
 def app_page(page: str) -> Response:
     id_token = request.args.get("id_token")
     if id_token:

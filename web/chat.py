@@ -192,7 +192,9 @@ def escalate(session_id: str) -> tuple[dict[str, Any], int]:
                               or any(c in email for c in "\r\n ,;<>")):
         raise APIError(400, "invalid_email", "email must be one email address.", details={"param": "email"})
     services = get_services()
-    enqueue_escalation(services, g.shop, session.id, reply_to=email, reason="escalation form")
+    # The address is sealed under its own key (≤ 1 h, never past the session) and the job gets only a reference.
+    enqueue_escalation(services, g.shop, session.id, reply_to=email, reason="escalation form",
+                       session_expires_at=session.expires_at)
     # Escalating clears a resolution the session had ("thanks" before asking for a person): never both.
     if services.chat.escalate(session):
         services.chat.append(session, {"role": "system", "text": "Passed to the store's team.", "at": _iso_now()})

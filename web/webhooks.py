@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from chat.store import subject_digest
 from core import keys
 from jobs.queues import enqueue
 from runtime.services import Services
@@ -46,21 +47,38 @@ def _header(name: str) -> str | None:
     return request.headers.get(f"X-{name}") or request.headers.get(name)
 
 
-def job_arguments(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Only what the job needs, never personal data: compliance payloads carry customer emails/phones."""
+def job_arguments(topic: str, payload: dict[str, Any], shop: str = "", app_secret: str = "") -> dict[str, Any]:
+    """Only what the job needs, never personal data: compliance payloads carry customer emails/phones. The
+    customer jobs get keyed digests of the customer id and order ids (chat.store.subject_digest), the names their
+    sessions are indexed under, never the ids themselves; a data request also gets its request id (no personal
+    data) to label the answer."""
     if topic.startswith("products/"):
         return {"product_id": payload.get("id"), "updated_at": payload.get("updated_at")}
     if topic == "inventory_levels/update":
         return {"inventory_item_id": payload.get("inventory_item_id"), "updated_at": payload.get("updated_at")}
     if topic in {"customers/data_request", "customers/redact"}:
-        customer = payload.get("customer") or {}
+        customer = payload.get("customer")
+        customer_id = customer.get("id") if isinstance(customer, dict) else None
         orders = payload.get("orders_requested") or payload.get("orders_to_redact") or []
-        return {
-            "customer_id": customer.get("id") if isinstance(customer, dict) else None,
-            "order_ids": [o for o in orders if isinstance(o, int)][:250],
-            "request_id": (payload.get("data_request") or {}).get("id") if topic == "customers/data_request" else None,
+        order_ids = [o for o in orders if _numeric_id(o)][:250] if isinstance(orders, list) else []
+        found: dict[str, Any] = {
+            "customer_digest": subject_digest(app_secret, shop, "customer", customer_id)
+            if _numeric_id(customer_id) else None,
+            "order_digests": sorted({subject_digest(app_secret, shop, "order", o) for o in order_ids}),
         }
+        if topic == "customers/data_request":
+            request = payload.get("data_request")
+            request_id = request.get("id") if isinstance(request, dict) else None
+            found["request_id"] = str(request_id) if _numeric_id(request_id) else None
+        return found
     return {}
+
+
+def _numeric_id(value: object) -> bool:
+    """Shopify's REST ids are JSON numbers; a numeric string is taken too."""
+    if isinstance(value, str):
+        return value.isascii() and value.isdigit() and len(value) <= 20
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @bp.post("/webhooks")
@@ -119,8 +137,8 @@ def handle(services: Services, shop: str, topic: str, webhook_id: str, payload: 
         log.info("webhook topic has no handler yet", extra={"topic": topic})
         return
     queue_name, func = job
-    enqueue(services.queue_redis, queue_name, func, args=(shop,), kwargs=job_arguments(topic, payload),
-            job_id=_job_id(webhook_id))
+    kwargs = job_arguments(topic, payload, shop, services.settings.shopify_api_secret)
+    enqueue(services.queue_redis, queue_name, func, args=(shop,), kwargs=kwargs, job_id=_job_id(webhook_id))
 
 
 def _job_id(webhook_id: str) -> str:

@@ -33,7 +33,7 @@ from tests.storefront.conftest import (  # noqa: F401 - fixtures and the failure
 )
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots" / "admin"  # README names it; .gitignore keeps it out of git
-PAGES = {"home": "", "feeds": "feeds", "chat": "chat", "analytics": "analytics"}
+PAGES = {"home": "", "feeds": "feeds", "chat": "chat", "analytics": "analytics", "privacy": "privacy"}
 
 # The largest contentful paint of the document, as App Bridge's Web Vitals measure it inside the app's iframe.
 LCP_OBSERVER = """

@@ -20,7 +20,7 @@ from tests.storefront.conftest import Storefront
 
 TOKEN_TTL = 3  # seconds devshop's session tokens live here (Shopify: 60), so a test can outlive one
 DEVSHOP_CONFIG = {"SESSION_TOKEN_TTL": TOKEN_TTL}
-NAV = ["Home", "Feeds", "Chat", "Analytics"]
+NAV = ["Home", "Feeds", "Chat", "Analytics", "Data & privacy"]
 LCP_LIMIT_MS = 1000  # issue 14 (Built for Shopify allows 2500 at p75)
 CLS_LIMIT = 0.05  # issue 14 (Built for Shopify allows 0.1)
 
@@ -39,7 +39,7 @@ def test_each_page_is_html_with_the_nav_in_the_admin(merchant: Merchant, page: s
     assert f"frame-ancestors https://{DEMO_SHOP} " in document.headers["content-security-policy"]
     # The admin draws the app's <s-app-nav> in its sidebar, Home first, and the page's title in its title bar.
     # (rel=home is the app's own entry, named after the app; the other links are listed under it.)
-    merchant.page.wait_for_function("document.querySelectorAll('#app-nav a').length === 3")
+    merchant.page.wait_for_function("document.querySelectorAll('#app-nav a').length === 4")
     assert merchant.page.locator("#app-nav a").all_inner_texts() == NAV[1:]
     assert merchant.page.locator("#app-home-link").inner_text() == "Lumi"
     assert merchant.page.locator("#app-title").inner_text() == NAV[list(PAGES).index(page)]
@@ -49,7 +49,7 @@ def test_each_page_is_html_with_the_nav_in_the_admin(merchant: Merchant, page: s
 
 def test_the_nav_moves_between_pages(merchant: Merchant) -> None:
     merchant.open("home")
-    merchant.page.wait_for_function("document.querySelectorAll('#app-nav a').length === 3")
+    merchant.page.wait_for_function("document.querySelectorAll('#app-nav a').length === 4")
     merchant.page.click("#app-nav a:text-is('Feeds')")
     merchant.page.frame_locator("#app-iframe").locator("body[data-page=feeds]").wait_for()
     assert merchant.app.url.split("?")[0].endswith("/app/feeds")

@@ -294,8 +294,14 @@ STREET_WORDS = {
     "carrera", "bis", "ter",
 }  # fmt: skip
 GERMAN_ENDINGS = ("straße", "strasse", "str", "weg", "allee", "platz", "gasse")
+# Single-word name cues (test_redaction_names.py): "soy Ana", "Thanks, Jane", "LG, Anna".
+NAME_CUE_WORDS = {
+    "soy", "thanks", "thx", "cheers", "regards", "best", "merci", "cordialement", "danke", "lg", "vg", "mfg",
+    "gracias", "saludos", "atentamente",
+}  # fmt: skip
 WORDS = st.text(alphabet=LOWER + LOWER.upper() + "éàüñ", min_size=1, max_size=10).filter(
     lambda w: w.lower() not in STREET_WORDS and not w.lower().endswith(GERMAN_ENDINGS)
+    and w.lower() not in NAME_CUE_WORDS
 )
 NUMBERS = st.one_of(
     st.integers(0, 9999).map(str),
@@ -398,26 +404,29 @@ def test_placeholders_are_stable() -> None:
     assert not contains_pii(text)
 
 
-def test_speed_and_no_catastrophic_backtracking() -> None:
+def _best_of_3(text: str) -> float:
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        redact(text)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def test_no_catastrophic_backtracking_time_grows_with_the_text_not_faster() -> None:
+    """Redaction's cost grows with the message, not explosively: doubling a text (realistic or hostile) at most
+    roughly quadruples its time. Ratios measured in the same run, so a slow or busy machine does not matter;
+    catastrophic backtracking multiplies the time by far more than that."""
     realistic = (
         "Hello, my order #1001 from 2026-11-23 (€49.90) has not arrived, tracking 1Z999AA10123456784. "
         "Please call me on +33 6 12 34 56 78 or write to jane.doe@example.com; I live at 12 rue de la Paix. "
         "The size 42 shoes are for my son, he really needs them before the weekend, thank you so much! "
     )
-    message = (realistic * 8)[:2048]
-    runs = 50
-    start = time.perf_counter()
-    for _ in range(runs):
-        redact(message)
-    per_message = (time.perf_counter() - start) / runs
-    assert per_message < 0.005, per_message  # ~0.3 ms on a laptop; generous for slow CI
-
     hostile = [
-        "1" * 2048, "1 " * 1024, "1." * 1024, "12-" * 682, "(1) " * 512, "+1 " * 682, "a@" * 1024,
-        ("a" * 60 + ".") * 33 + "@", "DE89 " + "ABCD " * 400, "12 Abc " * 290, "Xstraße " * 256,
-        "calle de " * 227, "rue " * 512, "0" * 1000 + "@" + "a." * 500,
+        "1" * 1024, "1 " * 512, "1." * 512, "12-" * 341, "(1) " * 256, "+1 " * 341, "a@" * 512,
+        ("a" * 60 + ".") * 16 + "@", "DE89 " + "ABCD " * 200, "12 Abc " * 145, "Xstraße " * 128,
+        "calle de " * 113, "rue " * 256, "0" * 500 + "@" + "a." * 250, (realistic * 4)[:1024],
     ]  # fmt: skip
     for text in hostile:
-        start = time.perf_counter()
-        redact(text)
-        assert time.perf_counter() - start < 0.05, text[:20]
+        small, large = _best_of_3(text), _best_of_3(text * 2)
+        assert large <= 6 * max(small, 1e-4), (text[:20], small, large)

@@ -163,7 +163,7 @@ def test_uninstall_deletes_config_and_token_before_the_webhook_answers(stack: St
         time.sleep(0.1)
     (receipt,) = receipts(stack.services, DEMO_SHOP)
     assert receipt["reason"] == "app_uninstalled"
-    assert set(receipt) == {"id", "shop", "reason", "categories", "deleted", "completed_at"}
+    assert set(receipt) == {"id", "shop", "reason", "categories", "deleted", "completed_at", "digest"}
     assert worker.proc.poll() is None
     leftover = [k for k in redis_client.scan_iter(f"*{DEMO_SHOP}*")
                 if k not in {keys.deletion_receipts(DEMO_SHOP)}]

@@ -21,6 +21,7 @@ import requests
 from rq import Queue
 from rq.job import Job
 
+from chat.store import subject_digest
 from core import keys
 from runtime.data import receipts
 from shopify.signatures import sign_webhook
@@ -390,10 +391,17 @@ def test_customer_redact_stores_no_email_or_phone_anywhere(installed: Stack, raw
     by_func = {job.func_name: job for job in jobs(raw, keys.QUEUE_DEFAULT)
                if job.func_name.startswith("jobs.compliance.")}
     assert set(by_func) == {"jobs.compliance.customer_redact", "jobs.compliance.customer_data_request"}
+    # Keyed digests of the ids (the names the compliance index uses), never the ids; the data request's id labels
+    # the answer. tests/functional/test_compliance.py proves the jobs find and delete with them.
+    def digest(kind: str, raw: int) -> str:
+        return subject_digest(TEST_API_SECRET, DEMO_SHOP, kind, raw)
+
     assert by_func["jobs.compliance.customer_redact"].kwargs == {
-        "customer_id": 207119551, "order_ids": [299938, 280263], "request_id": None}
+        "customer_digest": digest("customer", 207119551),
+        "order_digests": sorted([digest("order", 299938), digest("order", 280263)])}
     assert by_func["jobs.compliance.customer_data_request"].kwargs == {
-        "customer_id": 207119551, "order_ids": [299938], "request_id": 9999}
+        "customer_digest": digest("customer", 207119551), "order_digests": [digest("order", 299938)],
+        "request_id": "9999"}
     for job in by_func.values():
         assert job.args == (DEMO_SHOP,)
         described = repr(job.args) + repr(job.kwargs) + (job.description or "")
@@ -425,7 +433,7 @@ def test_shop_redact_after_uninstall_is_processed_by_a_worker_and_leaves_a_recei
     assert found, worker.output()
     (receipt,) = found
     assert receipt["shop"] == DEMO_SHOP
-    assert set(receipt) == {"id", "shop", "reason", "categories", "deleted", "completed_at"}
+    assert set(receipt) == {"id", "shop", "reason", "categories", "deleted", "completed_at", "digest"}
     assert worker.proc.poll() is None
     wait_until_idle(raw)  # whatever else was queued (the uninstall purge, an install sync) has run too
     leftover = [k for k in raw.scan_iter(f"*{DEMO_SHOP}*".encode()) if k != keys.deletion_receipts(DEMO_SHOP).encode()]

@@ -603,5 +603,129 @@
     }).catch(() => {});
   }
 
-  ({ home, feeds, chat, analytics })[page]();
+  // --- Data & privacy --------------------------------------------------------------------------------
+
+  const CATEGORY_LABELS = { products: "Indexed products", settings: "App settings", chat: "Chat data",
+    operational: "Operational records", install: "Install and access tokens" };
+  const categoryLabel = (c) => CATEGORY_LABELS[c] || c;
+  const total = (items) => Object.values(items || {}).reduce((a, b) => a + b, 0);
+  const rank = (c) => { const i = Object.keys(CATEGORY_LABELS).indexOf(c); return i < 0 ? 99 : i; };
+  const byCategory = (obj) => Object.entries(obj).sort(([a], [b]) => rank(a) - rank(b));
+
+  async function loadInventory() {
+    const rows = $("#inventory-rows");
+    try {
+      const { inventory } = await api("/api/data-inventory");
+      const out = [];
+      for (const [category, stores] of byCategory(inventory)) {
+        for (const [store, held] of Object.entries(stores)) {
+          const names = Object.entries(held.items);
+          out.push(el("tr", { "data-store": store, "data-category": category },
+            el("td", {}, categoryLabel(category)),
+            el("td", {}, held.description),
+            el("td", {}, names.length ? el("ul", { class: "reasons" },
+              names.map(([name, n]) => el("li", {}, el("code", {}, name), ` (${number(n)})`))) : el("span", { class: "muted" }, "nothing")),
+            el("td", { class: "align-end", "data-count": total(held.items) }, number(total(held.items)))));
+        }
+      }
+      rows.replaceChildren(...out);
+      $("#inventory").removeAttribute("aria-busy");
+      $("#inventory-error").textContent = "";
+    } catch (err) {
+      $("#inventory-error").textContent = err.message;
+    }
+  }
+
+  function showReceipt(receipt) {
+    $("#receipt-id").textContent = receipt.id;
+    $("#receipt-finished").textContent = when(receipt.finished_at);
+    $("#receipt-categories").textContent = receipt.categories.map(categoryLabel).join(", ");
+    $("#receipt-counts").replaceChildren(...Object.entries(receipt.counts).map(([store, n]) =>
+      el("li", {}, `${store}: ${number(n)} deleted`)));
+    $("#receipt-digest").textContent = receipt.digest;
+    $("#receipt").hidden = false;
+  }
+
+  async function follow(id) {
+    const status = $("#delete-status");
+    for (;;) {
+      let request;
+      try {
+        ({ deletion_request: request } = await api(`/api/deletion-requests/${encodeURIComponent(id)}`));
+      } catch (err) {
+        status.textContent = err.message;
+        status.className = "field-error";
+        return;
+      }
+      status.replaceChildren(badge(request.status, request.status === "done" ? "success"
+        : request.status === "failed" ? "critical" : "info"), " ",
+        request.status === "done" ? "Deleted." : request.status === "failed"
+          ? "The deletion failed. Try again, or contact support with this request id: " + id : "Deleting…");
+      status.className = request.status === "failed" ? "field-error" : "";
+      status.dataset.status = request.status;
+      if (request.status === "done") {
+        showReceipt(request.receipt);
+        toast("Data deleted");
+        loadInventory();
+        return;
+      }
+      if (request.status === "failed") return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  function privacy() {
+    loadInventory();
+    const form = $("#delete-form");
+    const confirmBox = $("#delete-confirm");
+    let chosen = [];
+    const chosenNow = () => $$("input[name=category]:checked", form).map((i) => i.value);
+    form.addEventListener("change", (event) => {
+      if (event.target.value === "all" && event.target.checked) {
+        $$("input[name=category]", form).forEach((i) => { i.checked = i.value === "all"; });
+      } else if (event.target.checked) {
+        $("input[value=all]", form).checked = false;
+      }
+      confirmBox.hidden = true;
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const error = $("#delete-error");
+      chosen = chosenNow();
+      error.textContent = chosen.length ? "" : "Choose at least one category.";
+      if (!chosen.length) return;
+      try {
+        const { preview } = await api("/api/deletion-requests", { method: "POST", json: { categories: chosen } });
+        const items = [];
+        for (const [category, stores] of byCategory(preview)) {
+          items.push(el("li", { "data-category": category }, el("strong", {}, categoryLabel(category)), ": ",
+            Object.entries(stores).map(([store, n]) => `${store} (${number(n)})`).join(", ") || "nothing stored"));
+        }
+        $("#confirm-list").replaceChildren(...items);
+        confirmBox.hidden = false;
+        $("#delete-go").focus();
+      } catch (err) {
+        error.textContent = err.message;
+      }
+    });
+    $("#delete-cancel").addEventListener("click", () => { confirmBox.hidden = true; });
+    $("#delete-go").addEventListener("click", async () => {
+      const go = $("#delete-go");
+      go.disabled = true;
+      try {
+        const { deletion_request: request } = await api("/api/deletion-requests",
+          { method: "POST", json: { categories: chosen, confirm: true } });
+        confirmBox.hidden = true;
+        $("#receipt").hidden = true;
+        form.reset();
+        await follow(request.id);
+      } catch (err) {
+        $("#delete-error").textContent = err.message;
+      } finally {
+        go.disabled = false;
+      }
+    });
+  }
+
+  ({ home, feeds, chat, analytics, privacy })[page]();
 })();
