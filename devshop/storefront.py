@@ -20,6 +20,8 @@ a mobile "Apply filters" bar's button (`#devshop-fixed-apply-filters`: position 
 from __future__ import annotations
 
 import json
+import mimetypes
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,8 +29,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, request, send_from_directory
+from flask import Blueprint, Response, abort, request
 from liquid.exceptions import LiquidError
+from werkzeug.security import safe_join
 
 from devshop.catalogue import Collection, Product
 from devshop.customers import Customer, current_customer
@@ -587,7 +590,15 @@ def collection_page(shop_domain: str, handle: str) -> Response:
 
 
 def _asset(directory: Path, filename: str) -> Response:
-    response = send_from_directory(directory, filename, max_age=ASSET_MAX_AGE)
+    # Read whole (theme and extension assets are a few KB) rather than streamed from an open file: a browser that
+    # navigates away mid-response left the dev server's file handle to the garbage collector.
+    path = safe_join(str(directory), filename)
+    if path is None or not os.path.isfile(path):
+        abort(404)
+    response = Response(Path(path).read_bytes(), mimetype=mimetypes.guess_type(path)[0] or "application/octet-stream")
+    response.add_etag()
+    response.cache_control.max_age = ASSET_MAX_AGE
+    response.make_conditional(request)
     response.cache_control.public = True
     response.cache_control.immutable = True
     response.headers["Access-Control-Allow-Origin"] = "*"  # as Shopify's CDN answers
