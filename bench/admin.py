@@ -42,7 +42,7 @@ from typing import Any
 
 import requests
 
-from bench.storefront import SHOP, StorefrontStack
+from bench.storefront import SHOP, StorefrontStack, _load
 from bench.sync import met, say, table
 
 GOAL_MS = 50.0  # issue 14: p95 server time of every admin API call
@@ -259,13 +259,6 @@ def measure(stack: StorefrontStack, admin: Admin, session_ids: list[str], n: int
 
 def _ms(value: float) -> str:
     return f"{value:.1f} ms"
-
-
-def _load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,21 +16,6 @@ FEED = f"/proxy/feeds/new-arrivals?shop={SHOP}"
 # Where the app says "cache me for 5 minutes": a revalidated entry stays fresh for the rest of a test.
 LONG_CACHE_CONTROL = "public, max-age=60, s-maxage=300, stale-while-revalidate=600, stale-if-error=86400"
 CACHED_STATES = {"HIT", "STALE", "UPDATING", "REVALIDATED"}
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    server = Origin().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def edge(origin: Origin, tmp_path: Path) -> Iterator[EdgeServer]:
-    server = EdgeServer(upstream=f"127.0.0.1:{origin.port}", workdir=tmp_path / "edge",
-                        log_path=tmp_path / "edge.log").start()
-    yield server
-    server.stop()
 
 
 def get(edge: EdgeServer, path: str = FEED, **headers: str) -> Answer:

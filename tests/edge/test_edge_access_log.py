@@ -9,13 +9,9 @@ query string". Real nginx, real requests, then the log file itself is read.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from devtools.edge import EdgeServer
-from tests.edge.origin import Origin, fetch, wait_for
+from tests.edge.origin import fetch, wait_for
 
 SHOP = "lumi-demo.myshopify.com"
 CUSTOMER_ID = "7324512345678"
@@ -26,21 +22,6 @@ REQUESTS = [
     f"/proxy/chat/sessions?{QUERY}",  # proxied uncached
     f"/api/settings?{QUERY}",
 ]
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    server = Origin().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def edge(origin: Origin, tmp_path: Path) -> Iterator[EdgeServer]:
-    server = EdgeServer(upstream=f"127.0.0.1:{origin.port}", workdir=tmp_path / "edge",
-                        log_path=tmp_path / "edge.log").start()
-    yield server
-    server.stop()
 
 
 def test_the_access_log_holds_paths_but_no_client_address_and_no_query_string(edge: EdgeServer) -> None:
