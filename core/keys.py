@@ -90,6 +90,17 @@ def deletion_request(shop_domain: str, request_id: str) -> str:
     return f"{PREFIX}:deletion:{shop_domain}:{request_id}"
 
 
+def deletion_lock(shop_domain: str) -> str:
+    """String: the id of the shop's deletion request that is queued or running (SET NX by the web process, so two
+    confirms cannot both queue one; deleted by the job when it ends, done or failed)."""
+    return f"{PREFIX}:deletion-lock:{shop_domain}"
+
+
+# Longer than a deletion waits in the queue and runs (RQ's job timeout is 180 s); short enough that a request whose
+# worker was killed mid-purge blocks the next one for an hour at most.
+DELETION_LOCK_TTL = 3600
+
+
 def health_probe() -> str:
     """A throwaway key /readyz may write to prove Redis accepts writes."""
     return f"{PREFIX}:health:probe"

@@ -50,6 +50,8 @@ class Settings:
 
     shopify_api_key: str
     shopify_api_secret: str
+    # The secret being retired during a client-secret rotation (docs/secret-rotation.md); None otherwise.
+    shopify_api_secret_previous: str | None
     app_url: str
     redis_url: str
     meili_url: str
@@ -77,13 +79,22 @@ class Settings:
     openai_timeout: float
 
     @property
+    def shopify_secrets(self) -> tuple[str, ...]:
+        """Every secret a Shopify signature may be checked against: the current one first, then the previous one
+        while a rotation is under way. Only for verifying; whatever Lumi signs or sends uses the current one."""
+        if self.shopify_api_secret_previous is None:
+            return (self.shopify_api_secret,)
+        return (self.shopify_api_secret, self.shopify_api_secret_previous)
+
+    @property
     def model_enabled(self) -> bool:
         """No key → the chat uses the rule responder and never calls a model provider."""
         return bool(self.openai_api_key)
 
     def redacted(self) -> dict[str, object]:
         """A printable view with every secret masked (for logs and `--check` output)."""
-        secret = {"shopify_api_secret", "meili_master_key", "encryption_keys", "openai_api_key"}
+        secret = {"shopify_api_secret", "shopify_api_secret_previous", "meili_master_key", "encryption_keys",
+                  "openai_api_key"}
         out: dict[str, object] = {}
         for key, value in self.__dict__.items():
             if key in secret:
@@ -228,9 +239,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     app_bridge = env.optional("SHOPIFY_APP_BRIDGE_URL", APP_BRIDGE_CDN) or APP_BRIDGE_CDN
     env.checked("SHOPIFY_APP_BRIDGE_URL", app_bridge, _script_url_check)
 
+    api_key = env.required("SHOPIFY_API_KEY")
+    api_secret = env.required("SHOPIFY_API_SECRET")
+    previous_secret = env.optional("SHOPIFY_API_SECRET_PREVIOUS")
+    if previous_secret == api_secret:
+        # The same value twice means the new secret was never set: say so rather than run a rotation that is not one.
+        raise ConfigError("SHOPIFY_API_SECRET_PREVIOUS", "must differ from SHOPIFY_API_SECRET (set it to the old "
+                          "secret only while rotating; otherwise leave it unset)")
+
     return Settings(
-        shopify_api_key=env.required("SHOPIFY_API_KEY"),
-        shopify_api_secret=env.required("SHOPIFY_API_SECRET"),
+        shopify_api_key=api_key,
+        shopify_api_secret=api_secret,
+        shopify_api_secret_previous=previous_secret,
         app_url=app_url.rstrip("/"),
         redis_url=env.checked("REDIS_URL", env.required("REDIS_URL"), _url_check("redis", "rediss", "unix"))
         or "",

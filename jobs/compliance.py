@@ -41,21 +41,24 @@ def shop_redact(shop: str) -> dict[str, Any]:
 
 
 def _digests(ctx: Services, shop: str, customer_digest: str | None, order_digests: list[str] | None,
-             customer_id: int | None, order_ids: list[int] | None) -> list[str]:
-    """The subject digests a job names; raw ids only from jobs queued before the web process sent digests."""
-    found = [d for d in [customer_digest, *(order_digests or [])] if isinstance(d, str) and d]
-    secret = ctx.settings.shopify_api_secret
-    if customer_id is not None:
-        found.append(subject_digest(secret, shop, "customer", customer_id))
-    found += [subject_digest(secret, shop, "order", o) for o in order_ids or []]
+             previous_digests: list[str] | None, customer_id: int | None, order_ids: list[int] | None) -> list[str]:
+    """The subject digests a job names (under the current secret, and the previous one during a rotation); raw ids
+    only from jobs queued before the web process sent digests."""
+    found = [d for d in [customer_digest, *(order_digests or []), *(previous_digests or [])]
+             if isinstance(d, str) and d]
+    for secret in ctx.settings.shopify_secrets:
+        if customer_id is not None:
+            found.append(subject_digest(secret, shop, "customer", customer_id))
+        found += [subject_digest(secret, shop, "order", o) for o in order_ids or []]
     return sorted(set(found))
 
 
 def customer_redact(shop: str, customer_digest: str | None = None, order_digests: list[str] | None = None,
+                    previous_digests: list[str] | None = None,
                     customer_id: int | None = None, order_ids: list[int] | None = None,
                     request_id: int | None = None) -> dict[str, Any]:
     ctx = services()
-    digests = _digests(ctx, shop, customer_digest, order_digests, customer_id, order_ids)
+    digests = _digests(ctx, shop, customer_digest, order_digests, previous_digests, customer_id, order_ids)
     found = ctx.chat.sessions_about(shop, digests)
     for session_id in found:
         ctx.chat.delete(shop, session_id)
@@ -106,12 +109,13 @@ def answer_text(shop_name: str, shop: str, request_id: str, sessions: list[tuple
 
 
 def customer_data_request(shop: str, customer_digest: str | None = None, order_digests: list[str] | None = None,
+                          previous_digests: list[str] | None = None,
                           request_id: str | int | None = None, customer_id: int | None = None,
                           order_ids: list[int] | None = None) -> dict[str, Any]:
     from chat.context import shop_profile
 
     ctx = services()
-    digests = _digests(ctx, shop, customer_digest, order_digests, customer_id, order_ids)
+    digests = _digests(ctx, shop, customer_digest, order_digests, previous_digests, customer_id, order_ids)
     request = str(request_id) if request_id is not None and _REQUEST_ID.match(str(request_id)) else None
     request = request or datetime.now(UTC).strftime("received-%Y%m%d%H%M%S")
     found = []
@@ -166,7 +170,10 @@ def _deliver(ctx: Services, shop: str, request: str, last_attempt: bool = True) 
         except ValueError:
             log.warning("data request email not sent: the merchant address is not valid", extra={"shop": shop})
             outcome = "email_failed"
-    ctx.chat.save_data_request(shop, request, {**answer, "delivered": outcome})
+    update = {"delivered": outcome}
+    if outcome == "email":  # when the merchant got it, for the admin page
+        update["answered_at"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    ctx.chat.save_data_request(shop, request, {**answer, **update})
     return outcome
 
 

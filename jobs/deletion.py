@@ -1,7 +1,8 @@
 """Merchant deletion requests: the request record, the job that carries it out, and the emailed receipt.
 
 A request names categories ("products", "settings", "chat", "operational", or "all": uninstall-grade). The web
-answers 202 with a queued record; this job runs the purge through the deletion registry (runtime.data), stores
+answers 202 with a queued record, or 409 while another request of the shop is queued or running (one at a time: a
+lock the job releases when it ends); this job runs the purge through the deletion registry (runtime.data), stores
 the receipt on the record and in the shop's receipts list, and emails it to the merchant when SMTP is set.
 Records and receipts hold no personal data: ids, categories, counts per store, times and a digest.
 """
@@ -42,13 +43,46 @@ def _write(client: redis.Redis, shop: str, record: dict[str, Any]) -> None:
     client.set(keys.deletion_request(shop, record["id"]), json.dumps(record), ex=keys.RECEIPT_TTL)
 
 
+class DeletionInProgress(Exception):
+    """Another deletion request of the shop is queued or running; nothing was recorded or queued."""
+
+    def __init__(self, request_id: str | None) -> None:
+        super().__init__(f"deletion request {request_id} is queued or running")
+        self.request_id = request_id
+
+
+# Deletes the lock only while it still names this request: a late job never frees a newer request's lock.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def release_lock(client: redis.Redis, shop: str, request_id: str) -> None:
+    client.eval(_RELEASE, 1, keys.deletion_lock(shop), request_id)
+
+
 def create(services: CoreServices, shop: str, categories: list[str], *, now: float | None = None) -> dict[str, Any]:
-    """Record a queued request and enqueue its job (arguments: the shop and the request id, nothing else)."""
-    record = {"id": uuid.uuid4().hex, "status": "queued", "categories": categories,
-              "requested_at": iso(time.time() if now is None else now)}
-    _write(services.redis, shop, record)
-    enqueue(services.queue_redis, keys.QUEUE_DEFAULT, "jobs.deletion.run_deletion_request", shop, record["id"],
-            job_id=f"lumi-deletion-{record['id']}")
+    """Record a queued request and enqueue its job (arguments: the shop and the request id, nothing else).
+
+    One request per shop at a time: the lock is taken with SET NX before anything is written, so of two concurrent
+    confirms exactly one is queued and the other raises DeletionInProgress naming the one that was."""
+    request_id = uuid.uuid4().hex
+    lock = keys.deletion_lock(shop)
+    while not services.redis.set(lock, request_id, nx=True, ex=keys.DELETION_LOCK_TTL):
+        holder = services.redis.get(lock)
+        if holder is not None:
+            raise DeletionInProgress(str(holder))
+        # Released between the SET and the GET: try again.
+    record: dict[str, Any] = {"id": request_id, "status": "queued", "categories": categories,
+                              "requested_at": iso(time.time() if now is None else now)}
+    try:
+        _write(services.redis, shop, record)
+        enqueue(services.queue_redis, keys.QUEUE_DEFAULT, "jobs.deletion.run_deletion_request", shop, request_id,
+                job_id=f"lumi-deletion-{request_id}")
+    except Exception:
+        release_lock(services.redis, shop, request_id)
+        raise
     return record
 
 
@@ -65,6 +99,13 @@ def run_deletion_request(shop: str, request_id: str) -> dict[str, Any]:
 
 
 def carry_out(ctx: Any, shop: str, request_id: str) -> dict[str, Any]:
+    try:
+        return _carry_out(ctx, shop, request_id)
+    finally:
+        release_lock(ctx.redis, shop, request_id)  # whatever happened (a no-op when released already)
+
+
+def _carry_out(ctx: Any, shop: str, request_id: str) -> dict[str, Any]:
     record = read(ctx.redis, shop, request_id)
     if record is None:
         log.warning("deletion request not found", extra={"shop": shop, "request_id": request_id})
@@ -80,10 +121,13 @@ def carry_out(ctx: Any, shop: str, request_id: str) -> dict[str, Any]:
         receipt, _ = purge_with_names(ctx, shop, categories=record["categories"], reason="deletion_request",
                                       receipt_id=request_id)
     except Exception:
+        # Released before the status says so: whoever reads "failed" may ask again at once.
+        release_lock(ctx.redis, shop, request_id)
         record.update(status="failed", finished_at=iso(time.time()))
         _write(ctx.redis, shop, record)
         log.exception("deletion request failed", extra={"shop": shop, "request_id": request_id})
         raise
+    release_lock(ctx.redis, shop, request_id)  # likewise before "done" (and before the email, which may be slow)
     record.update(status="done", receipt=public_receipt(receipt))
     _write(ctx.redis, shop, record)
     record["emailed"] = email_receipt(ctx, shop, record["receipt"], contact)

@@ -87,7 +87,7 @@ def complete_install(
     """Verify the callback exactly as Shopify specifies, exchange the code, store the token."""
     params = dict(pairs)
     current = time.time() if now is None else now
-    if not verify_oauth_hmac(pairs, [services.settings.shopify_api_secret]):
+    if not verify_oauth_hmac(pairs, services.settings.shopify_secrets):
         raise InstallError(400, "bad_hmac", "The callback signature is not valid.")
     shop = require_shop(params.get("shop"))
     if not timestamp_is_fresh(params.get("timestamp"), CALLBACK_MAX_AGE, now=current):

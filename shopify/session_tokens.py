@@ -6,7 +6,8 @@ HS256 only, signed with the app secret, `aud` = client id, 10 s leeway on `exp`/
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from shopify.domains import valid_shop_domain
+from shopify.signatures import Secrets, matching_secret, note_previous_secret
 
 LEEWAY_SECONDS = 10
 REQUIRED_CLAIMS = ("iss", "dest", "aud", "sub", "exp", "nbf", "iat", "jti", "sid")
@@ -46,8 +48,11 @@ def _host_shop(url: Any) -> str | None:
     return valid_shop_domain(parts.hostname)
 
 
-def decode_session_token(token: str, *, api_key: str, secrets: Iterable[str]) -> SessionToken:
-    """Verify `token` or raise SessionTokenError with a code that says why."""
+def decode_session_token(token: str, *, api_key: str, secrets: Secrets) -> SessionToken:
+    """Verify `token` or raise SessionTokenError with a code that says why.
+
+    `secrets`: the current client secret, then the previous one during a rotation (Settings.shopify_secrets).
+    """
     if not token or token.count(".") != 2:
         raise SessionTokenError("malformed_token", "The session token is not a JWT.")
     try:
@@ -58,35 +63,37 @@ def decode_session_token(token: str, *, api_key: str, secrets: Iterable[str]) ->
         # Refuse before verifying: `none`, RS256 (key confusion) and anything else are never accepted.
         raise SessionTokenError("unsupported_algorithm", "Session tokens must be signed with HS256.")
 
-    claims: dict[str, Any] | None = None
-    last_error: jwt.PyJWTError | None = None
-    for secret in secrets:
-        try:
-            claims = jwt.decode(
-                token,
-                secret,
-                algorithms=["HS256"],
-                audience=api_key,
-                leeway=LEEWAY_SECONDS,
-                options={"require": list(REQUIRED_CLAIMS)},
-            )
-            break
-        except jwt.InvalidSignatureError as err:
-            last_error = err  # try the next secret (rotation); the message never says which was tried
-        except jwt.ExpiredSignatureError:
-            raise SessionTokenError("token_expired", "The session token has expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise SessionTokenError("token_not_yet_valid", "The session token is not valid yet.") from None
-        except jwt.InvalidAudienceError:
-            raise SessionTokenError("wrong_audience", "The session token was issued for another app.") from None
-        except jwt.MissingRequiredClaimError as err:
-            raise SessionTokenError("missing_claim", f"The session token lacks the '{err.claim}' claim.") from None
-        except jwt.PyJWTError:
-            raise SessionTokenError("malformed_token", "The session token could not be decoded.") from None
-    if claims is None:
-        if isinstance(last_error, jwt.InvalidSignatureError) or last_error is None:
-            raise SessionTokenError("bad_signature", "The session token signature is not valid.")
-        raise SessionTokenError("malformed_token", "The session token could not be decoded.")
+    # The HS256 signature is checked here, under every secret at once (rotation, no early exit); PyJWT then
+    # checks it again under the secret that matched, along with the claims.
+    signing_input, _, encoded = token.rpartition(".")
+    try:
+        signature = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        raise SessionTokenError("malformed_token", "The session token is not a JWT.") from None
+    position = matching_secret(secrets, signature, signing_input.encode())
+    if position is None:
+        raise SessionTokenError("bad_signature", "The session token signature is not valid.")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secrets[position],
+            algorithms=["HS256"],
+            audience=api_key,
+            leeway=LEEWAY_SECONDS,
+            options={"require": list(REQUIRED_CLAIMS)},
+        )
+    except jwt.InvalidSignatureError:
+        raise SessionTokenError("bad_signature", "The session token signature is not valid.") from None
+    except jwt.ExpiredSignatureError:
+        raise SessionTokenError("token_expired", "The session token has expired.") from None
+    except jwt.ImmatureSignatureError:
+        raise SessionTokenError("token_not_yet_valid", "The session token is not valid yet.") from None
+    except jwt.InvalidAudienceError:
+        raise SessionTokenError("wrong_audience", "The session token was issued for another app.") from None
+    except jwt.MissingRequiredClaimError as err:
+        raise SessionTokenError("missing_claim", f"The session token lacks the '{err.claim}' claim.") from None
+    except jwt.PyJWTError:
+        raise SessionTokenError("malformed_token", "The session token could not be decoded.") from None
 
     dest_shop = _host_shop(claims.get("dest"))
     if dest_shop is None:
@@ -95,6 +102,7 @@ def decode_session_token(token: str, *, api_key: str, secrets: Iterable[str]) ->
     iss_shop = _host_shop(iss)
     if iss_shop != dest_shop or not isinstance(iss, str) or urlsplit(iss).path.rstrip("/") != "/admin":
         raise SessionTokenError("issuer_mismatch", "The session token's issuer does not match its destination.")
+    note_previous_secret("session_token", position)
     return SessionToken(
         shop=dest_shop,
         user_id=str(claims["sub"]) if claims.get("sub") is not None else None,

@@ -172,9 +172,14 @@ def calls(stack: Stack, rule: Rule, method: str) -> list[Call]:
     """The real requests that exercise `rule`: one per value of an `any(...)` argument, and per answer format."""
     session = new_session(stack)  # a fresh one each time: escalating or messaging one changes it
     samples: dict[str, list[Any]] = {"session_id": [session["id"]], "shop": [DEMO_SHOP], "feed_path": ["new-arrivals"]}
-    if "request_id" in rule.arguments:  # a deletion request of the operational records (queued: no worker here)
+    if rule.rule.startswith("/api/deletion-requests/"):  # one of the operational records (queued: no worker here)
         created = stack.api("POST", "/api/deletion-requests", json={"categories": ["operational"], "confirm": True})
         samples["request_id"] = [created.json()["deletion_request"]["id"]]
+    if rule.rule.startswith("/api/data-requests/"):  # an answered customers/data_request, as the job stores it
+        stack.services.chat.save_data_request(DEMO_SHOP, "4242", {
+            "request_id": "4242", "received_at": "2026-11-01T10:00:00Z", "sessions": 0, "delivered": "no_address",
+            "subject": "[Lumi] Customer data request 4242: no chat sessions", "text": "Chat sessions found: none.\n"})
+        samples["request_id"] = ["4242"]
     choices = {}
     for name in sorted(rule.arguments - set(rule.defaults or {})):
         converter = rule._converters.get(name)  # noqa: SLF001 - the only way to read an any() rule's options

@@ -50,6 +50,7 @@ def register_blueprints(app: Flask) -> None:
     from web.chat import bp as chat_bp
     from web.chat_admin import bp as chat_admin_bp
     from web.chat_direct import bp as chat_direct_bp
+    from web.data_requests_api import bp as data_requests_api_bp
     from web.deletion_api import bp as deletion_api_bp
     from web.feeds import bp as feeds_bp
     from web.health import bp as health_bp
@@ -57,7 +58,7 @@ def register_blueprints(app: Flask) -> None:
     from web.webhooks import bp as webhooks_bp
 
     for blueprint in (health_bp, auth_bp, app_page_bp, admin_api_bp, admin_feeds_bp, chat_admin_bp, webhooks_bp,
-                      deletion_api_bp, proxy_bp, feeds_bp, chat_bp, chat_direct_bp):
+                      deletion_api_bp, data_requests_api_bp, proxy_bp, feeds_bp, chat_bp, chat_direct_bp):
         app.register_blueprint(blueprint)
 
 

@@ -63,7 +63,7 @@ def _launch(id_token: str) -> str:
     services = get_services()
     try:
         session = decode_session_token(
-            id_token, api_key=services.settings.shopify_api_key, secrets=[services.settings.shopify_api_secret]
+            id_token, api_key=services.settings.shopify_api_key, secrets=services.settings.shopify_secrets
         )
     except SessionTokenError as err:
         raise APIError(401, err.code, err.message) from None

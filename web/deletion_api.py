@@ -1,8 +1,9 @@
 """The data inventory (`/api/data-inventory`) and merchant deletion requests (`/api/deletion-requests`).
 
 POST {"categories": [...]} previews what would go (counts per category and store; nothing deleted); the same with
-"confirm": true queues the deletion (202). GET /<id> reports the status and, once done, the receipt. Every route
-acts on the shop its session token proves; another shop's request id is simply not found.
+"confirm": true queues the deletion (202), or answers 409 `deletion_in_progress` (naming that request) while
+another request of the shop is queued or running. GET /<id> reports the status and, once done, the receipt. Every
+route acts on the shop its session token proves; another shop's request id is simply not found.
 """
 
 from __future__ import annotations
@@ -63,7 +64,13 @@ def create() -> tuple[dict[str, Any], int]:
         raise APIError(404, "shop_not_installed", "Lumi is not installed on this shop. Open it from your admin.")
     if not confirm:
         return {"preview": preview(services, g.shop, chosen)}, 200
-    return {"deletion_request": deletion.create(services, g.shop, chosen)}, 202
+    try:
+        created = deletion.create(services, g.shop, chosen)
+    except deletion.DeletionInProgress as busy:
+        raise APIError(409, "deletion_in_progress", "Another deletion request of this shop is still queued or "
+                       "running. Wait for its receipt, then ask again.",
+                       details={"request_id": busy.request_id}) from None
+    return {"deletion_request": created}, 202
 
 
 @bp.get("/deletion-requests/<request_id>")

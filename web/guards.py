@@ -15,7 +15,7 @@ from flask import g, request
 
 from shopify.domains import valid_shop_domain
 from shopify.session_tokens import SessionTokenError, decode_session_token
-from shopify.signatures import timestamp_is_fresh, verify_proxy_signature
+from shopify.signatures import ProxyCheck, check_proxy_query, timestamp_is_fresh
 from web.errors import APIError
 from web.extensions import get_settings
 
@@ -24,8 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 PROXY_MAX_AGE = 90  # seconds; Shopify's own library allows ±90 s on proxy timestamps
 
 
-def _secrets() -> list[str]:
-    return [get_settings().shopify_api_secret]
+def _secrets() -> tuple[str, ...]:
+    return get_settings().shopify_secrets  # current, then previous during a rotation
 
 
 def verify_bearer_session_token() -> str:
@@ -63,15 +63,19 @@ def verify_proxy_request() -> str:
     pairs = list(request.args.items(multi=True))
     if not proxy_request_is_signed():
         raise APIError(401, "missing_signature", "This endpoint is only reachable through the Shopify app proxy.")
-    if not verify_proxy_signature(pairs, _secrets()):
+    check = check_proxy_query(pairs, _secrets())
+    if check is ProxyCheck.BAD_SIGNATURE:
         raise APIError(401, "bad_signature", "The app proxy signature is not valid.")
+    if check is ProxyCheck.AMBIGUOUS:
+        # Signed, but the signed string also spells another parameter set (shopify.signatures.proxy_query_ambiguity).
+        raise APIError(401, "ambiguous_proxy_query", "The app proxy query can be read more than one way; refused.")
     if not timestamp_is_fresh(request.args.get("timestamp"), PROXY_MAX_AGE, now=time.time()):
         raise APIError(401, "stale_request", "The app proxy request is too old (or from the future).")
     shop = valid_shop_domain(request.args.get("shop"))
     if shop is None:
         raise APIError(401, "invalid_shop", "The signed shop is not a valid shop domain.")
     customer = request.args.get("logged_in_customer_id") or None
-    if customer is not None and not customer.isdigit():
+    if customer is not None and not (customer.isascii() and customer.isdigit()):
         raise APIError(401, "invalid_customer", "The signed customer id is not valid.")
     g.shop = shop
     g.logged_in_customer_id = customer

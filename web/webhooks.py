@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -47,11 +48,13 @@ def _header(name: str) -> str | None:
     return request.headers.get(f"X-{name}") or request.headers.get(name)
 
 
-def job_arguments(topic: str, payload: dict[str, Any], shop: str = "", app_secret: str = "") -> dict[str, Any]:
+def job_arguments(topic: str, payload: dict[str, Any], shop: str = "",
+                  app_secrets: Sequence[str] = ("",)) -> dict[str, Any]:
     """Only what the job needs, never personal data: compliance payloads carry customer emails/phones. The
     customer jobs get keyed digests of the customer id and order ids (chat.store.subject_digest), the names their
     sessions are indexed under, never the ids themselves; a data request also gets its request id (no personal
-    data) to label the answer."""
+    data) to label the answer. During a client-secret rotation (`app_secrets` = current, previous) sessions indexed
+    before the switch are listed under the previous secret's digests, which go along as `previous_digests`."""
     if topic.startswith("products/"):
         return {"product_id": payload.get("id"), "updated_at": payload.get("updated_at")}
     if topic == "inventory_levels/update":
@@ -61,11 +64,20 @@ def job_arguments(topic: str, payload: dict[str, Any], shop: str = "", app_secre
         customer_id = customer.get("id") if isinstance(customer, dict) else None
         orders = payload.get("orders_requested") or payload.get("orders_to_redact") or []
         order_ids = [o for o in orders if _numeric_id(o)][:250] if isinstance(orders, list) else []
+        customer_ids = [customer_id] if _numeric_id(customer_id) else []
+
+        def digests(secret: str, kind: str, ids: list[Any]) -> list[str]:
+            return sorted({subject_digest(secret, shop, kind, raw) for raw in ids})
+
+        current, *previous = app_secrets
         found: dict[str, Any] = {
-            "customer_digest": subject_digest(app_secret, shop, "customer", customer_id)
-            if _numeric_id(customer_id) else None,
-            "order_digests": sorted({subject_digest(app_secret, shop, "order", o) for o in order_ids}),
+            "customer_digest": next(iter(digests(current, "customer", customer_ids)), None),
+            "order_digests": digests(current, "order", order_ids),
         }
+        if previous:
+            found["previous_digests"] = sorted({d for secret in previous for kind, ids in
+                                                (("customer", customer_ids), ("order", order_ids))
+                                                for d in digests(secret, kind, ids)})
         if topic == "customers/data_request":
             request = payload.get("data_request")
             request_id = request.get("id") if isinstance(request, dict) else None
@@ -92,7 +104,7 @@ def receive() -> Response:
     body = request.stream.read(MAX_WEBHOOK_BYTES + 1)
     if len(body) > MAX_WEBHOOK_BYTES:
         raise APIError(413, "payload_too_large", "Webhook body too large.")
-    if not verify_webhook_hmac(body, _header("Shopify-Hmac-Sha256"), [services.settings.shopify_api_secret]):
+    if not verify_webhook_hmac(body, _header("Shopify-Hmac-Sha256"), services.settings.shopify_secrets):
         raise APIError(401, "bad_hmac", "The webhook signature is not valid.")
 
     topic = _header("Shopify-Topic") or ""
@@ -137,7 +149,7 @@ def handle(services: Services, shop: str, topic: str, webhook_id: str, payload: 
         log.info("webhook topic has no handler yet", extra={"topic": topic})
         return
     queue_name, func = job
-    kwargs = job_arguments(topic, payload, shop, services.settings.shopify_api_secret)
+    kwargs = job_arguments(topic, payload, shop, services.settings.shopify_secrets)
     enqueue(services.queue_redis, queue_name, func, args=(shop,), kwargs=kwargs, job_id=_job_id(webhook_id))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from chat.store import ChatStore
+from devshop.orders import DEMO_CUSTOMER_ID, DEMO_ORDERS, ORDER_ID_BASE
 from feeds.index import PRODUCTS_INDEX
 from tests.admin.conftest import Merchant
 from tests.conftest import DEMO_SHOP
@@ -136,4 +137,78 @@ def test_deleting_indexed_products_empties_the_feeds_keeps_settings_and_chat_and
                timeout=10, what="the inventory to refresh")
     receipt = json.loads(storefront.stack.services.redis.lindex(f"lumi:receipts:{DEMO_SHOP}", 0))
     assert receipt["digest"] == digest and MERCHANT_EMAIL not in json.dumps(receipt)
+    assert not merchant.errors and not merchant.refused, (merchant.errors, merchant.refused)
+
+
+def test_customer_data_requests_show_on_the_page_with_the_redacted_answer(
+    merchant: Merchant, merchant_settings: Storefront
+) -> None:
+    storefront = merchant_settings
+    stack = storefront.stack
+    storefront.patch_settings({"escalation_email": MERCHANT_EMAIL})
+    # Nothing received yet (only this test sends a data request to this module's stack): the card says so, and how
+    # long an answer is kept.
+    assert stack.api("GET", "/api/data-requests").json() == {"data_requests": []}
+    app = open_privacy(merchant)
+    app.wait_for_selector("#data-requests:not([aria-busy])")
+    assert "No customer data requests received" in app.locator("#data-request-rows").inner_text()
+    card = app.locator("section", has=app.locator("#requests-h"))
+    assert "kept here for 30 days" in " ".join(card.inner_text().split())
+    card.scroll_into_view_if_needed()
+    merchant.screenshot("privacy-data-requests-empty")
+
+    # The demo customer, logged in on the storefront, asks about #1003 through the app proxy and leaves an email.
+    customer = {"X-Devshop-Customer-Id": str(DEMO_CUSTOMER_ID)}
+    created = requests.post(stack.control.proxy_url(DEMO_SHOP, "chat/sessions"), json={}, headers=customer,
+                            timeout=30)
+    assert created.status_code == 201, created.text
+    session = created.json()["session"]
+    for text in ("Where is my order #1003?", "You can reach me at sam.private-77@example.com"):
+        said = requests.post(stack.control.proxy_url(DEMO_SHOP, f"chat/sessions/{session['id']}/messages"),
+                             json={"text": text}, timeout=30,
+                             headers={**customer, "X-Lumi-Session-Secret": session["secret"]})
+        assert said.status_code == 200, said.text
+    # Shopify sends their data request; the worker answers it.
+    order_1003 = ORDER_ID_BASE + DEMO_ORDERS["#1003"].number
+    payload = {"shop_id": 1, "shop_domain": DEMO_SHOP, "orders_requested": [order_1003],
+               "data_request": {"id": 55001},
+               "customer": {"id": DEMO_CUSTOMER_ID, "email": "sam.shopper-c0ffee@example.com", "phone": None}}
+    assert stack.control.send_webhook(DEMO_SHOP, "customers/data_request", payload)["status"] == 200
+    assert storefront.mailbox is not None
+    wait_until(lambda: any("request 55001:" in m["Subject"] for m in storefront.mailbox.messages), timeout=30,
+               what="the data request email")
+    wait_until(lambda: stack.api("GET", "/api/data-requests/55001").json()["data_request"]["emailed"], timeout=10,
+               what="the answer to say it was emailed")
+
+    app = open_privacy(merchant)
+    row = app.locator('#data-request-rows tr[data-request-id="55001"]')
+    row.wait_for()
+    received, sessions, emailed, _ = row.locator("td").all_inner_texts()
+    assert received.strip() and sessions.strip() == "1"
+    assert emailed.strip().startswith("Emailed"), emailed
+    # Keyboard only: from the control before the card, Tab reaches the row's button and Enter opens the answer.
+    app.focus("#delete-review")
+    for _ in range(10):
+        merchant.page.keyboard.press("Tab")
+        if app.evaluate("() => document.activeElement.closest('tr')?.dataset.requestId ?? null") == "55001":
+            break
+    else:
+        raise AssertionError("Tab never reached the data request's button")
+    merchant.page.keyboard.press("Enter")
+    app.wait_for_selector("#data-request-view:not([hidden])")
+    assert app.evaluate("() => document.activeElement.id") == "data-request-view"
+    assert row.locator("button").get_attribute("aria-expanded") == "true"
+    answer = app.locator("#data-request-answer").inner_text()
+    assert "Chat sessions found: 1." in answer and "Where is my order #1003?" in answer
+    assert "sam.private-77" not in answer and "[email]" in answer.lower()  # as stored: redacted
+    assert "sam.shopper-c0ffee" not in app.locator("body").inner_text()
+    merchant.screenshot("privacy-data-requests")
+    violations = [v for v in merchant.axe() if v["impact"] in ("serious", "critical")]
+    assert not violations, violations
+    # Close (Tab to it, Enter): the answer hides and the focus goes back to the row's button.
+    merchant.page.keyboard.press("Tab")
+    assert app.evaluate("() => document.activeElement.id") == "close-data-request"
+    merchant.page.keyboard.press("Enter")
+    app.wait_for_selector("#data-request-view", state="hidden")
+    assert app.evaluate("() => document.activeElement.closest('tr')?.dataset.requestId ?? null") == "55001"
     assert not merchant.errors and not merchant.refused, (merchant.errors, merchant.refused)

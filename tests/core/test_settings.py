@@ -122,3 +122,28 @@ def test_app_bridge_url_must_be_https_or_local_http(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(with_(SHOPIFY_APP_BRIDGE_URL=value))
     assert caught.value.name == "SHOPIFY_APP_BRIDGE_URL"
+
+
+def test_previous_shopify_secret_is_optional_and_checked_after_the_current_one() -> None:
+    # Unset or blank: no rotation, signatures are checked under the client secret alone.
+    assert load_settings(VALID).shopify_secrets == ("client-secret",)
+    assert load_settings(with_(SHOPIFY_API_SECRET_PREVIOUS="  ")).shopify_api_secret_previous is None
+    assert load_settings(with_(SHOPIFY_API_SECRET_PREVIOUS="  ")).shopify_secrets == ("client-secret",)
+    rotating = load_settings(with_(SHOPIFY_API_SECRET_PREVIOUS=" old-client-secret "))
+    assert rotating.shopify_secrets == ("client-secret", "old-client-secret")
+    assert rotating.shopify_api_secret == "client-secret"  # what Lumi signs and sends: the current one only
+
+
+def test_previous_shopify_secret_equal_to_the_current_one_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(with_(SHOPIFY_API_SECRET_PREVIOUS="client-secret"))
+    assert caught.value.name == "SHOPIFY_API_SECRET_PREVIOUS"
+    assert "must differ from SHOPIFY_API_SECRET" in str(caught.value)
+    assert "client-secret" not in str(caught.value).replace("SHOPIFY_API_SECRET", "")
+
+
+def test_previous_shopify_secret_never_appears_in_the_redacted_view() -> None:
+    shown = load_settings(with_(SHOPIFY_API_SECRET_PREVIOUS="old-client-secret-value")).redacted()
+    assert "old-client-secret-value" not in str(shown)
+    assert shown["shopify_api_secret_previous"] == "***"
+    assert load_settings(VALID).redacted()["shopify_api_secret_previous"] is None

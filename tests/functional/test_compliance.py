@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from rq.job import Job
 
 from core import keys
 from devshop.orders import DEMO_CUSTOMER_ID, DEMO_ORDERS, ORDER_ID_BASE, OTHER_CUSTOMER_ID
-from tests.conftest import DEMO_SHOP
+from tests.conftest import DEMO_SHOP, OTHER_SHOP
 from tests.functional import test_chat
 from tests.helpers import wait_until
 
@@ -177,7 +178,7 @@ def test_no_raw_customer_or_order_id_in_any_key_name_or_compliance_job(
         stored += zlib.decompress(binary.hget(f"rq:job:{job.id}", "data")).decode("latin-1")
         for raw in raw_ids + ["sam.shopper-c0ffee", "5555550199"]:
             assert raw not in stored, (job.func_name, raw)
-        assert set(job.kwargs) <= {"customer_digest", "order_digests", "request_id"}, job.kwargs
+        assert set(job.kwargs) <= {"customer_digest", "order_digests", "previous_digests", "request_id"}, job.kwargs
 
 
 # --- customers/data_request ----------------------------------------------------------------------------------
@@ -224,6 +225,77 @@ def test_data_request_says_none_when_lumi_holds_nothing_about_the_customer(
     (email,) = [m for m in mailbox.messages if "88002" in m["Subject"]]
     assert "Chat sessions found: none." in email.text
     assert "Canada" not in email.text and "#1004" not in email.text
+
+
+# --- the answers on the admin page (/api/data-requests) ---------------------------------------------------------
+
+SUMMARY_FIELDS = {"id", "received_at", "answered_at", "sessions", "emailed", "delivered", "expires_at"}
+
+
+def _at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def test_data_requests_are_listed_for_the_merchant_and_each_answer_is_kept_thirty_days(
+        chat_stack, mailbox) -> None:  # type: ignore[no-untyped-def]
+    stack = chat_stack()
+    shopper = _talk_about_1003(stack)
+    assert shopper.say("You can reach me at sam.private-77@example.com").status_code == 200
+    _bystanders(stack)
+    assert stack.api("GET", "/api/data-requests").json() == {"data_requests": []}
+    _data_request(stack, DEMO_CUSTOMER_ID, [ORDER_1003], 99001)
+    _data_request(stack, 424_242_424, [ORDER_ID_BASE + 10], 99002)  # a customer Lumi knows nothing about
+    wait_until(lambda: all(any(f"request {n}:" in m["Subject"] for m in mailbox.messages) for n in (99001, 99002)),
+               timeout=30, what="both data request emails")
+
+    listed = stack.api("GET", "/api/data-requests")
+    assert listed.status_code == 200 and listed.headers["Content-Type"] == "application/json"
+    requests_ = {r["id"]: r for r in listed.json()["data_requests"]}
+    assert set(requests_) == {"99001", "99002"}
+    assert requests_["99001"]["sessions"] == 1 and requests_["99002"]["sessions"] == 0
+    for request in requests_.values():
+        assert set(request) == SUMMARY_FIELDS
+        assert request["emailed"] is True and request["delivered"] == "email"
+        assert _at(request["received_at"]) <= _at(request["answered_at"])
+        # Kept 30 days from when it came, then deleted.
+        assert abs((_at(request["expires_at"]) - _at(request["received_at"])).total_seconds() - THIRTY_DAYS) <= 5
+    # The list names no chat content; only the answer itself holds the (redacted) transcripts.
+    assert QUESTION not in listed.text and "#1003" not in listed.text
+
+    detail = stack.api("GET", "/api/data-requests/99001")
+    assert detail.status_code == 200, detail.text
+    answer = detail.json()["data_request"]
+    assert {k: answer[k] for k in SUMMARY_FIELDS} == requests_["99001"]
+    (email,) = [m for m in mailbox.messages if "request 99001:" in m["Subject"]]
+    assert answer["answer"] == email.text.replace("\r\n", "\n") and answer["subject"] == email["Subject"]
+    assert QUESTION in answer["answer"] and "[email]" in answer["answer"].lower()
+    assert "sam.private-77" not in detail.text and "sam.shopper-c0ffee" not in detail.text
+    assert "Canada" not in detail.text and "#1004" not in detail.text  # the bystanders' chats are not theirs
+    none = stack.api("GET", "/api/data-requests/99002").json()["data_request"]
+    assert "Chat sessions found: none." in none["answer"] and none["sessions"] == 0
+
+
+@pytest.mark.parametrize("path", ["/api/data-requests", "/api/data-requests/99003"])
+def test_data_requests_need_a_session_token_and_belong_to_one_shop(
+        chat_stack, mailbox, path: str) -> None:  # type: ignore[no-untyped-def]
+    stack = chat_stack()
+    _data_request(stack, DEMO_CUSTOMER_ID, [ORDER_1003], 99003)
+    wait_until(lambda: stack.api("GET", "/api/data-requests/99003").status_code == 200, timeout=30,
+               what="the data request's answer")
+    for headers in ({}, {"Authorization": "Bearer not-a-token"},
+                    {"Authorization": f"Bearer {stack.session_token(exp=int(time.time()) - 120)}"}):
+        refused = stack.http.get(f"{stack.url}{path}", headers=headers, timeout=30)
+        assert refused.status_code == 401 and refused.json()["error"]["code"], (headers, refused.text)
+    # Another shop's session token finds nothing of this shop's.
+    other = stack.api("GET", path, shop=OTHER_SHOP)
+    if path == "/api/data-requests":
+        assert other.status_code == 200 and other.json() == {"data_requests": []}
+    else:
+        assert other.status_code == 404 and other.json()["error"]["code"] == "not_found", other.text
+    for missing in ("/api/data-requests/99004", "/api/data-requests/..%2F..%2F99003", "/api/data-requests/9900*"):
+        response = stack.api("GET", missing)
+        assert response.status_code == 404 and response.headers["Content-Type"] == "application/json", missing
+        assert response.json()["error"]["code"] in ("not_found",), (missing, response.text)
 
 
 # --- expiry --------------------------------------------------------------------------------------------------

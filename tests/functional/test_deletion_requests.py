@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import meilisearch
 import pytest
 import redis
+import requests
 from rq import Queue
 
 from chat.store import ChatStore
@@ -283,3 +286,50 @@ def test_requests_need_a_session_token_and_belong_to_one_shop(stack: Stack, redi
         response = stack.api("GET", path, shop=shop)
         assert response.status_code == 404, (path, response.text)
         assert response.json()["error"]["code"] in ("not_found",)
+
+
+def test_one_deletion_at_a_time_per_shop_a_concurrent_confirm_is_refused_and_queues_nothing(
+    make_stack, start_worker  # type: ignore[no-untyped-def]
+) -> None:
+    stack: Stack = make_stack(SHOPS={DEMO_SHOP: {"products": 5, "seed": 1}, OTHER_SHOP: {"products": 5, "seed": 2}})
+    stack.install(DEMO_SHOP)
+    stack.install(OTHER_SHOP)
+    client = stack.services.redis
+    # No worker yet: whichever confirm wins stays queued while the other one arrives.
+    start = threading.Barrier(2)
+
+    def confirm() -> requests.Response:
+        start.wait(timeout=10)
+        return requests.post(f"{stack.url}/api/deletion-requests", json={"categories": ["operational"],
+                             "confirm": True}, headers={"Authorization": f"Bearer {stack.session_token()}"},
+                             timeout=30)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = [future.result() for future in [pool.submit(confirm), pool.submit(confirm)]]
+    assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
+    (won,) = [a.json()["deletion_request"] for a in answers if a.status_code == 202]
+    (refused,) = [a for a in answers if a.status_code == 409]
+    assert refused.headers["Content-Type"] == "application/json"
+    error = refused.json()["error"]
+    assert error["code"] == "deletion_in_progress" and error["message"]
+    assert error["details"] == {"request_id": won["id"]}
+    # The refused confirm left nothing behind: one request record, one job.
+    assert list(client.scan_iter(match=f"lumi:deletion:{DEMO_SHOP}:*")) == [f"lumi:deletion:{DEMO_SHOP}:{won['id']}"]
+    queued = [j for j in Queue(keys.QUEUE_DEFAULT, connection=stack.services.queue_redis).job_ids
+              if j.startswith("lumi-deletion-")]
+    assert queued == [f"lumi-deletion-{won['id']}"]
+    # The guard expires by itself (a worker killed mid-purge cannot block the shop for more than an hour) and is
+    # per shop: another shop may ask meanwhile.
+    assert 0 < client.ttl(f"lumi:deletion-lock:{DEMO_SHOP}") <= 3600
+    later = stack.api("POST", "/api/deletion-requests", json={"categories": ["chat"], "confirm": True})
+    assert later.status_code == 409 and later.json()["error"]["details"] == {"request_id": won["id"]}
+    other = stack.api("POST", "/api/deletion-requests", shop=OTHER_SHOP, json={"categories": ["operational"],
+                                                                                 "confirm": True})
+    assert other.status_code == 202, other.text
+
+    # Once the request is done, the shop may ask again at once.
+    start_worker(stack.env)
+    wait_until(lambda: stack.api("GET", f"/api/deletion-requests/{won['id']}").json()["deletion_request"]["status"]
+               == "done", timeout=60, what="the first deletion request")
+    again = stack.api("POST", "/api/deletion-requests", json={"categories": ["chat"], "confirm": True})
+    assert again.status_code == 202, again.text

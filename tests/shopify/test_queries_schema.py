@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from graphql import (
+    FieldNode,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionSetNode,
     build_client_schema,
     build_schema,
     parse,
@@ -140,3 +144,37 @@ def test_catalogue_pages_are_sized_from_their_cost_for_any_number_of_markets(mar
 def test_pricing_countries_are_never_anything_but_country_codes() -> None:
     with pytest.raises(ValueError):
         queries.catalogue_plan(["FR) { id } x: shop(", "DE"])
+
+
+# Shopify's protected customer data: name, email, phone and address are Level 2 fields. Lumi reads none of them
+# except an order's `email`, compared with the one a shopper types to verify an order and then dropped.
+PERSONAL_FIELDS = {"phone", "firstName", "lastName", "displayName", "addresses", "defaultAddress", "shippingAddress",
+                   "billingAddress", "address1", "address2", "zip", "email", "note", "customerJourneySummary",
+                   "paymentGatewayNames", "transactions", "clientIp"}
+ORDER_EMAIL_ALLOWED = {"ORDER_BY_NAME", "CUSTOMER_ORDERS"}
+
+
+def _fields(selection_set: SelectionSetNode | None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            here = (*path, selection.name.value)
+            yield here
+            yield from _fields(selection.selection_set, here)
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, path)
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_no_document_reads_protected_personal_data(name: str) -> None:
+    """S5: order lookups read status, items and tracking; a customer is read as its id only; the order's email
+    only in the two order lookups (for the verify check). `plan.displayName` is the shop's plan, not a person."""
+    paths = [path for definition in parse(DOCUMENTS[name]).definitions
+             if isinstance(definition, OperationDefinitionNode) for path in _fields(definition.selection_set)]
+    assert paths
+    for path in paths:
+        if "customer" in path[:-1]:
+            assert path[-1] == "id", (name, path)
+        if path[-1] == "email":
+            assert name in ORDER_EMAIL_ALLOWED and path[-2:] == ("nodes", "email"), (name, path)
+        elif path[-1] in PERSONAL_FIELDS:
+            assert path == ("shop", "plan", "displayName"), (name, path)

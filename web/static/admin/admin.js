@@ -667,6 +667,7 @@
         showReceipt(request.receipt);
         toast("Data deleted");
         loadInventory();
+        loadDataRequests(); // a chat deletion takes the kept answers with it
         return;
       }
       if (request.status === "failed") return;
@@ -674,8 +675,71 @@
     }
   }
 
+  const DELIVERY = {
+    email: ["Emailed", "success"], no_address: ["Not emailed: no address", "warning"],
+    email_failed: ["Not emailed: sending failed", "critical"], retrying: ["Sending, retrying", "info"],
+    pending: ["Sending", "info"],
+  };
+
+  function deliveryCell(request) {
+    const [text, tone] = DELIVERY[request.delivered] || [request.emailed ? "Emailed" : "Not emailed", ""];
+    return el("td", { "data-emailed": String(request.emailed) }, badge(text, tone),
+      request.answered_at ? ` ${when(request.answered_at)}` : null);
+  }
+
+  async function showDataRequest(id, button) {
+    const view = $("#data-request-view");
+    $$("#data-request-rows button[aria-expanded]").forEach((b) => b.setAttribute("aria-expanded", "false"));
+    try {
+      const { data_request: request } = await api(`/api/data-requests/${encodeURIComponent(id)}`);
+      $("#data-request-id").textContent = request.id;
+      $("#data-request-meta").textContent = `Received ${when(request.received_at)} · `
+        + `${number(request.sessions)} chat session${request.sessions === 1 ? "" : "s"} found · `
+        + `deleted ${when(request.expires_at)}`;
+      $("#data-request-answer").textContent = request.answer;
+    } catch (err) {
+      $("#data-request-id").textContent = id;
+      $("#data-request-meta").textContent = err.message;
+      $("#data-request-answer").textContent = "";
+    }
+    view.hidden = false;
+    view.dataset.requestId = id;
+    button.setAttribute("aria-expanded", "true");
+    view.focus();
+  }
+
+  async function loadDataRequests() {
+    const rows = $("#data-request-rows");
+    try {
+      const { data_requests: requests } = await api("/api/data-requests");
+      rows.replaceChildren(...requests.map((r) => el("tr", { "data-request-id": r.id },
+        el("td", {}, when(r.received_at)),
+        el("td", { class: "num" }, number(r.sessions)),
+        deliveryCell(r),
+        el("td", {}, el("button", { class: "btn plain", type: "button", "aria-expanded": "false",
+          "aria-controls": "data-request-view", onclick: (event) => showDataRequest(r.id, event.currentTarget) },
+        "View answer", el("span", { class: "visually-hidden" }, ` to request ${r.id}`))))));
+      if (!requests.length) {
+        rows.replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "muted" },
+          "No customer data requests received in the last 30 days.")));
+      }
+      $("#data-requests-error").textContent = "";
+    } catch (err) {
+      rows.replaceChildren();
+      $("#data-requests-error").textContent = err.message;
+    }
+    $("#data-requests").removeAttribute("aria-busy");
+  }
+
   function privacy() {
     loadInventory();
+    loadDataRequests();
+    $("#close-data-request").addEventListener("click", () => {
+      const view = $("#data-request-view");
+      view.hidden = true;
+      const opener = $(`#data-request-rows tr[data-request-id="${CSS.escape(view.dataset.requestId || "")}"] button`);
+      if (opener) { opener.setAttribute("aria-expanded", "false"); opener.focus(); }
+    });
     const form = $("#delete-form");
     const confirmBox = $("#delete-confirm");
     let chosen = [];
