@@ -10,7 +10,7 @@ T ?=
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help bootstrap dev lumi test lint typecheck fmt bench worker clean
+.PHONY: help bootstrap dev lumi test fuzz faults lint typecheck fmt bench worker clean
 
 ##@ General
 
@@ -44,6 +44,13 @@ worker: bootstrap ## Run one RQ worker (needs REDIS_URL, MEILI_URL, ... in the e
 
 test: bootstrap ## Run the tests; narrow with T=tests/x.py, add options with PYTEST_ARGS="-x -k name"
 	$(PY) -m pytest $(T) $(PYTEST_ARGS)
+
+fuzz: bootstrap ## Fuzz every documented route at depth (schemathesis against docs/openapi.json; LUMI_FUZZ_EXAMPLES per operation, default 300)
+	LUMI_FUZZ_EXAMPLES=$${LUMI_FUZZ_EXAMPLES:-300} $(PY) -m pytest tests/fuzz -n 0 $(PYTEST_ARGS)
+
+faults: bootstrap ## Faults injected under traffic at 10x scale (LUMI_FAULTS_SCALE): tests/faults, then bench.faults' table
+	LUMI_FAULTS_SCALE=$${LUMI_FAULTS_SCALE:-10} $(PY) -m pytest tests/faults $(PYTEST_ARGS)
+	LUMI_FAULTS_SCALE=$${LUMI_FAULTS_SCALE:-10} $(PY) -m bench.faults
 
 lint: bootstrap ## ruff check (the gate CI-style checks use)
 	$(PY) -m ruff check .

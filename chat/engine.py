@@ -110,9 +110,22 @@ class GuardedText:
 
     def __init__(self, ctx: TurnContext, shopper_text: str) -> None:
         self.ctx = ctx
-        self.allowed = shopper_text
+        self._allowed = shopper_text
+        self._check: guard.FactCheck | None = None
+        self._checked_facts: list[dict[str, Any]] | None = None  # the facts list _check was built from
+        self._checked_count = 0
         self.sent = ""
         self.pending = ""
+
+    @property
+    def allowed(self) -> str:
+        """Text the reply may quote numbers from (the shopper's message, then also tool results)."""
+        return self._allowed
+
+    @allowed.setter
+    def allowed(self, text: str) -> None:
+        self._allowed = text
+        self._check = None
 
     def feed(self, delta: str) -> str:
         self.pending += delta
@@ -125,18 +138,29 @@ class GuardedText:
     def finish(self) -> str:
         ready, self.pending = self.pending, ""
         released = self._release(ready)
-        violation = guard.check(self.sent, self.ctx.facts, self.allowed)  # once over the whole reply
+        violation = self._fact_check().check(self.sent)  # once over the whole reply
+        self._check = None  # tools may fetch more facts before the next round
         if violation is not None:
             raise Blocked(violation)
         return released
 
+    def _fact_check(self) -> guard.FactCheck:
+        # Built once per round, not per word: reading the facts and the allowed text (tool results included)
+        # costs more than checking a word. Rebuilt if the turn's facts changed all the same.
+        facts = self.ctx.facts
+        if self._check is None or self._checked_facts is not facts or self._checked_count != len(facts):
+            self._check = guard.FactCheck(facts, self._allowed)
+            self._checked_facts, self._checked_count = facts, len(facts)
+        return self._check
+
     def _release(self, ready: str) -> str:
-        # Only the new words and a little context before them (a status phrase may span a boundary): checking
-        # the whole reply at every word would cost O(n²) for a long reply.
+        # Only the new words, read after a little context (a status phrase or its negation may span the
+        # boundary): checking the whole reply at every word would cost O(n²) for a long reply. Claims wholly in
+        # the context were checked when they arrived (their negation may have slid out of the window since).
         tail = self.sent[-GUARD_CONTEXT:]
         if len(self.sent) > GUARD_CONTEXT and " " in tail:
             tail = tail[tail.index(" ") + 1:]  # start on a word boundary, never inside a number
-        violation = guard.check(tail + ready, self.ctx.facts, self.allowed)
+        violation = self._fact_check().check(ready, context=tail)
         if violation is not None:
             raise Blocked(violation)
         self.sent += ready

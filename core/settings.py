@@ -63,7 +63,7 @@ class Settings:
     smtp_url: str | None
     port: int
     web_concurrency: int
-    web_threads: int
+    web_worker_connections: int  # open connections per gevent web worker (streams, feeds, keep-alive)
     shopify_admin_base_url: str
     shopify_app_bridge_url: str  # the App Bridge script every admin page loads first (devshop's stand-in in dev)
     env: str
@@ -267,7 +267,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=env.checked("SMTP_URL", env.optional("SMTP_URL"), _url_check("smtp", "smtps")),
         port=env.integer("PORT", 8000, 1, 65535),
         web_concurrency=env.integer("WEB_CONCURRENCY", 2, 1, 64),
-        web_threads=env.integer("WEB_THREADS", 8, 1, 64),
+        web_worker_connections=env.integer("WEB_WORKER_CONNECTIONS", 250, 10, 5000),
         shopify_admin_base_url=admin_base.rstrip("/"),
         shopify_app_bridge_url=app_bridge,
         env=mode,

@@ -3,10 +3,15 @@ storefront and markets."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, request
 
+from devshop.catalogue import Product
 from devshop.oauth import session_token
 from devshop.shops import Shop
 from devshop.state import DevShopState, get_state
@@ -186,6 +191,72 @@ def send_webhook(domain: str) -> Response:
     return DevShopState.json({"status": first.status, "webhook_id": first.webhook_id, "error": first.error,
                               "statuses": [d.status for d in deliveries],
                               "deliveries": [d.as_dict() for d in deliveries]})
+
+
+MAX_PRODUCT_UPDATES = 10_000
+MAX_UPDATE_CONCURRENCY = 64
+
+
+@bp.post("/shops/<domain>/product-updates")
+def product_updates(domain: str) -> Response:
+    """Many merchant edits at once (a bulk editor save, an import): each product in `ids` gets `title_suffix`
+    appended to its title, then its signed products/update webhook is delivered, `concurrency` products in
+    flight at a time (retried on the schedule if the app does not take it, as any Shopify-triggered webhook).
+    Answers when every first attempt has: one row per product with the delivery's status and `answered_at`
+    (Unix seconds when that attempt ended: the app's answer arrived, or it failed), for measuring what happens
+    after acceptance."""
+    from devshop.webhooks import rest_product
+
+    state = get_state()
+    shop = _shop(state, domain)
+    if shop is None:
+        return _error(f"no shop {domain}", 404)
+    body = _body()
+    ids = body.get("ids")
+    if (not isinstance(ids, list) or not 1 <= len(ids) <= MAX_PRODUCT_UPDATES
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
+        return _error(f"ids must be a list of 1 to {MAX_PRODUCT_UPDATES} product ids (integers)")
+    suffix = body.get("title_suffix")
+    if not isinstance(suffix, str) or not suffix.strip():
+        return _error("title_suffix is required: the text appended to each title")
+    concurrency = body.get("concurrency", 8)
+    if (not isinstance(concurrency, int) or isinstance(concurrency, bool)
+            or not 1 <= concurrency <= MAX_UPDATE_CONCURRENCY):
+        return _error(f"concurrency must be an integer from 1 to {MAX_UPDATE_CONCURRENCY}")
+    if not state.webhooks.destinations("products/update"):
+        return _error("nowhere to deliver products/update: set APP_URL (and a subscription in shopify.app.toml)", 409)
+    cat = shop.catalogue
+    with cat.lock:
+        missing = [pid for pid in ids if cat.index_of(pid) is None or cat.product(cat.index_of(pid)) is None]
+    if missing:
+        return _error(f"no such products: {missing[:10]}", 404)
+
+    def update(pid: int) -> Product:
+        with cat.lock:
+            index = cat.index_of(pid)
+            current = cat.product(index) if index is not None else None
+            if current is None:  # deleted since the check above
+                raise LookupError(pid)
+            record = replace(current, title=current.title + suffix,
+                             updated_at=datetime.now(UTC).replace(microsecond=0))
+            cat.put(record)
+        return record
+
+    def one(pid: int) -> dict[str, Any]:
+        try:
+            record = update(pid)
+        except LookupError:
+            return {"product_id": pid, "title": None, "status": None, "ok": False, "error": "product deleted",
+                    "webhook_id": None, "elapsed_ms": 0.0, "answered_at": None}
+        delivery = state.webhooks.send_now(shop, "products/update", rest_product(shop, record), retry=True)[0]
+        return {"product_id": pid, "title": record.title, "status": delivery.status, "ok": delivery.ok,
+                "error": delivery.error, "webhook_id": delivery.webhook_id, "elapsed_ms": delivery.elapsed_ms,
+                "answered_at": time.time()}
+
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="devshop-product-update") as pool:
+        rows = list(pool.map(one, ids))
+    return DevShopState.json({"started_at": started, "finished_at": time.time(), "updates": rows})
 
 
 @bp.get("/shops/<domain>/webhooks")

@@ -120,6 +120,14 @@ class DevShopControl:
         body = {"topic": topic, "payload": payload, "copies": copies, "concurrent": concurrent, "retry": retry}
         return self._call("POST", f"/shops/{shop}/webhooks", body)
 
+    def update_products(self, shop: str, ids: list[int], title_suffix: str, concurrency: int = 8
+                        ) -> dict[str, Any]:
+        """Append `title_suffix` to each product's title and deliver its products/update webhook, `concurrency`
+        at a time → {started_at, finished_at, updates: [{product_id, title, status, ok, error, webhook_id,
+        elapsed_ms, answered_at}]} (times in Unix seconds)."""
+        return self._call("POST", f"/shops/{shop}/product-updates",
+                          {"ids": ids, "title_suffix": title_suffix, "concurrency": concurrency})
+
     def webhook_deliveries(self, shop: str, topic: str | None = None, webhook_id: str | None = None
                            ) -> list[dict[str, Any]]:
         """Every delivery attempt (attempt, status, ok, webhook_id, retry_in, ...), oldest first."""

@@ -554,7 +554,12 @@ def _redis_command(port: int, *args: str, timeout: float = 1.0) -> bytes:
 
 
 class RedisServer(_Server):
-    """A private `redis-server` on 127.0.0.1:<port>, no persistence, data in a temp dir."""
+    """A private `redis-server` on 127.0.0.1:<port>, no persistence, data in a temp dir.
+
+    `appendonly=True` turns on AOF persistence, fsynced every second (`--appendonly yes --appendfsync everysec`),
+    as Heroku's production Redis plans run; give it a `workdir` so a restart finds the file again (a temporary
+    directory is removed when the server stops).
+    """
 
     name = "redis"
 
@@ -566,9 +571,11 @@ class RedisServer(_Server):
         binary: str | None = None,
         printer: LinePrinter | None = None,
         log_path: Path | None = None,
+        appendonly: bool = False,
     ) -> None:
         super().__init__(port=port, workdir=workdir, printer=printer, log_path=log_path)
         self.binary = binary
+        self.appendonly = appendonly
 
     @property
     def url(self) -> str:
@@ -595,7 +602,7 @@ class RedisServer(_Server):
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            *(("--appendonly", "yes", "--appendfsync", "everysec") if self.appendonly else ("--appendonly", "no")),
             "--dir", str(workdir),
             "--daemonize", "no",
             "--logfile", "",
@@ -604,7 +611,10 @@ class RedisServer(_Server):
     def _ready(self) -> bool:
         # PING alone could be answered by somebody else's server on this port: check it is ours.
         info = _redis_command(self.port, "INFO", "server")
-        return f"process_id:{self.pid}\r\n".encode() in info
+        if f"process_id:{self.pid}\r\n".encode() not in info:
+            return False
+        # With AOF it answers while still replaying the file (every command then fails with LOADING): wait for it.
+        return not self.appendonly or b"loading:0\r\n" in _redis_command(self.port, "INFO", "persistence")
 
 
 class MeiliServer(_Server):

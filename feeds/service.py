@@ -140,13 +140,6 @@ def _pack(payload: dict[str, Any], product_ids: list[str], stale: bool = False) 
                     etag='"' + hashlib.sha256(raw).hexdigest()[:40] + '"', product_ids=tuple(product_ids), stale=stale)
 
 
-def _store(client: redis.Redis, key: str, body: FeedBody, ttl: int) -> None:
-    with client.pipeline() as pipe:
-        pipe.hset(key, mapping={"gzip": body.gzip, "etag": body.etag, "ids": ",".join(body.product_ids)})
-        pipe.expire(key, ttl)
-        pipe.execute()
-
-
 def _load(client: redis.Redis, key: str, stale: bool = False) -> FeedBody | None:
     """Read a cached body: one HMGET (the JSON form is decompressed from gzip only when a client needs it)."""
     compressed, etag, ids = client.hmget(key, ["gzip", "etag", "ids"])
@@ -154,6 +147,45 @@ def _load(client: redis.Redis, key: str, stale: bool = False) -> FeedBody | None
         return None
     return FeedBody(json=b"", gzip=compressed, etag=etag.decode(),
                     product_ids=tuple(i for i in (ids or b"").decode().split(",") if i), stale=stale)
+
+
+# A miss costs two Redis round trips besides the versions: one script reads the body or else takes the fill
+# lock, and once the body is computed another stores it (and the last good copy) and releases the lock.
+_LOAD_OR_LOCK = """
+local found = redis.call('HMGET', KEYS[1], 'gzip', 'etag', 'ids')
+if found[1] and found[2] then return {found[1], found[2], found[3] or ''} end
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 1 end
+return 0
+"""
+_STORE = """
+redis.call('HSET', KEYS[1], 'gzip', ARGV[1], 'etag', ARGV[2], 'ids', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[2], 'gzip', ARGV[1], 'etag', ARGV[2], 'ids', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+
+def _run(client: redis.Redis, script: str, names: list[str], args: list[Any]) -> Any:
+    """EVALSHA, loading the script with EVAL on its first use on this Redis (or after a restart)."""
+    try:
+        return client.evalsha(_SHAS[script], len(names), *names, *args)
+    except redis.exceptions.NoScriptError:
+        return client.eval(script, len(names), *names, *args)
+
+
+_SHAS = {script: hashlib.sha1(script.encode()).hexdigest() for script in (_LOAD_OR_LOCK, _STORE)}
+
+
+def _load_or_lock(client: redis.Redis, body_key: str, lock_key: str) -> tuple[FeedBody | None, bool]:
+    """(the cached body, False) when there is one, else (None, whether this request now holds the fill lock)."""
+    found = _run(client, _LOAD_OR_LOCK, [body_key, lock_key], [keys.FEED_FILL_LOCK_TTL])
+    if not isinstance(found, list):
+        return None, bool(found)
+    compressed, etag, ids = found
+    return FeedBody(json=b"", gzip=compressed, etag=etag.decode(),
+                    product_ids=tuple(i for i in ids.decode().split(",") if i)), False
 
 
 def plain(body: FeedBody) -> bytes:
@@ -175,12 +207,11 @@ def render(services: CoreServices, shop: str, feed: Feed, arg: str, params: Feed
     try:
         fingerprint = _fingerprint(request_key, state.stamp, state.index_version)
         body_key = keys.feed_body(shop, fingerprint)
-        cached = _load(cache, body_key)
+        lock_key = keys.feed_fill_lock(shop, fingerprint)
+        cached, owner = _load_or_lock(cache, body_key, lock_key)
         if cached is not None:
             _bodies.put(local_key, cached)
             return cached
-        lock_key = keys.feed_fill_lock(shop, fingerprint)
-        owner = bool(cache.set(lock_key, b"1", nx=True, ex=keys.FEED_FILL_LOCK_TTL))
         if not owner:
             # Someone else is computing this very body: wait for it rather than query Meilisearch again.
             deadline = time.monotonic() + FILL_WAIT_SECONDS
@@ -196,9 +227,12 @@ def render(services: CoreServices, shop: str, feed: Feed, arg: str, params: Feed
     try:
         body = _compute(services, shop, feed, arg, params, settings, (state.stamp, state.index_version))
         try:
-            # Stored before the lock is released, so a request arriving in between finds the body.
-            _store(cache, body_key, body, keys.FEED_BODY_TTL)
-            _store(cache, keys.feed_last_good(shop, request_key), body, keys.FEED_LAST_GOOD_TTL)
+            # One atomic script (a body is never without its TTL). The lock goes after the body is stored, so a
+            # request arriving in between finds the body.
+            _run(cache, _STORE, [body_key, keys.feed_last_good(shop, request_key), lock_key],
+                 [body.gzip, body.etag, ",".join(body.product_ids), keys.FEED_BODY_TTL, keys.FEED_LAST_GOOD_TTL,
+                  int(owner)])
+            owner = False
         except redis.RedisError:
             pass
         _bodies.put(local_key, body)

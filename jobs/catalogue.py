@@ -40,10 +40,16 @@ def queue_product_refresh(ctx: Services, shop: str, pid: int) -> bool:
     freshness.note_arrival(ctx.redis, shop, pid, _arrival() or time.time())
     if not ctx.redis.sadd(keys.index_pending(shop), pid):
         return False
-    ctx.redis.expire(keys.index_pending(shop), keys.JOB_RECORD_TTL)
-    _mark_touched(ctx.redis, shop, pid)
-    enqueue(ctx.queue_redis, keys.QUEUE_WEBHOOKS, "jobs.catalogue.refresh_product", args=(shop, pid),
-            job_id=f"product-{shop.removesuffix('.myshopify.com')}-{pid}-{int(time.time() * 1000)}")
+    try:
+        ctx.redis.expire(keys.index_pending(shop), keys.JOB_RECORD_TTL)
+        _mark_touched(ctx.redis, shop, pid)
+        enqueue(ctx.queue_redis, keys.QUEUE_WEBHOOKS, "jobs.catalogue.refresh_product", args=(shop, pid),
+                job_id=f"product-{shop.removesuffix('.myshopify.com')}-{pid}-{int(time.time() * 1000)}")
+    except BaseException:
+        # Nothing was queued: drop the mark, or this product's later webhooks (and this one's retry) would all be
+        # taken for duplicates of a refresh that does not exist.
+        ctx.redis.srem(keys.index_pending(shop), pid)
+        raise
     return True
 
 
@@ -65,6 +71,17 @@ def refresh_product(shop: str, pid: int, ctx: Services | None = None) -> dict[st
     ctx = ctx or default_services()
     ctx.redis.srem(keys.index_pending(shop), pid)  # from here on, a new webhook queues a new refresh
     arrived_at = freshness.take_arrival(ctx.redis, shop, pid)
+    try:
+        return _refresh(ctx, shop, pid, arrived_at)
+    except BaseException:
+        # Retried later (jobs.queues): keep the clock running from the first arrival, or the slowest refreshes
+        # (the ones that failed first) would be missing from the freshness figures.
+        if arrived_at is not None:
+            freshness.note_arrival(ctx.redis, shop, pid, arrived_at)
+        raise
+
+
+def _refresh(ctx: Services, shop: str, pid: int, arrived_at: float | None) -> dict[str, Any]:
     if not ctx.shops.is_installed(shop):
         return {"skipped": "not installed"}
     # At the prices of the markets the last sync stored (a sync re-reads them; a product alone does not).

@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 import requests
+from meilisearch.errors import MeilisearchCommunicationError, MeilisearchTimeoutError
 from rq import Queue, Retry, get_current_job
 
 from core import keys
@@ -38,7 +39,7 @@ from jobs.signals import compute_sales_signals
 from runtime.services import Services
 from shopify import queries
 from shopify.admin import AdminClient, connection_nodes
-from shopify.errors import ShopifyGraphQLError, ShopifyUnavailable
+from shopify.errors import ShopifyGraphQLError, ShopifyThrottled, ShopifyUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,11 @@ BATCH_SIZE = 1000  # documents per Meilisearch write in bulk mode (paged mode wr
 TASKS_IN_FLIGHT = 4  # bulk-mode batches Meilisearch may hold queued before the oldest is waited for
 BULK_POLL_SECONDS = 1.0
 ACTIVE = ("queued", "running")
-# A sync that Shopify could not serve (5xx, timeouts, dropped connections after the client's own retries) is
-# tried again later from its saved cursor, before it is called failed.
+# A sync that Shopify could not serve (5xx, timeouts, dropped connections after the client's own retries, or still
+# THROTTLED after the client's waits: another app drains the shop's bucket), or that could not reach Meilisearch
+# (restarting, unreachable), is tried again later from its saved cursor, before it is called failed.
 RETRY_INTERVALS = [10, 60, 300]
+TRANSIENT_ERRORS = (ShopifyUnavailable, MeilisearchCommunicationError, MeilisearchTimeoutError)
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -264,7 +267,7 @@ def full_sync(shop: str, ctx: Services | None = None, *, bulk_threshold: int | N
             _finish(ctx, client, index, shop, generation, signals, pricing)
         except Exception as err:
             job = get_current_job()
-            if isinstance(err, ShopifyUnavailable) and job is not None and job.retries_left:
+            if _transient(err) and job is not None and job.retries_left:
                 # RQ runs the job again later; the record stays active and keeps its cursor.
                 _save(ctx.redis, shop, status="queued", phase="retrying", error=_reason(err))
                 log.warning("sync will be retried", extra={"shop": shop, "error": type(err).__name__})
@@ -281,6 +284,13 @@ def full_sync(shop: str, ctx: Services | None = None, *, bulk_threshold: int | N
             pipe.execute()
         log.info("sync completed", extra={"shop": shop, "products": done, "mode": mode})
         return {"shop": shop, "status": "completed", "done": done, "generation": generation}
+
+
+def _transient(err: BaseException) -> bool:
+    """Worth trying again later. A query too dear for the bucket is refused before any wait: that never passes."""
+    if isinstance(err, ShopifyThrottled):
+        return err.waits > 0
+    return isinstance(err, TRANSIENT_ERRORS)
 
 
 def _reason(err: BaseException) -> str:

@@ -21,6 +21,11 @@ from jobs.queues import all_queues
 
 log = logging.getLogger("lumi.worker")
 
+# RQ re-runs (or fails) a job whose worker died once the job's heartbeat has lapsed (about 90 s) and a worker's
+# maintenance pass finds it. RQ's default pass is every 10 minutes; every 30 s an interrupted webhook refresh is
+# retried about two minutes after the crash rather than ten. A pass is a few Redis commands behind a shared lock.
+MAINTENANCE_INTERVAL = 30
+
 
 class LumiWorker(Worker):
     """An RQ worker that re-announces itself on every heartbeat.
@@ -60,6 +65,7 @@ def build_worker(settings_env: dict[str, str] | None = None) -> Worker:
         connection=connection,
         # Short TTL → an idle worker heartbeats every WORKER_TTL - 15 s, which /readyz relies on.
         worker_ttl=keys.WORKER_TTL,
+        maintenance_interval=MAINTENANCE_INTERVAL,
         default_result_ttl=keys.JOB_RECORD_TTL,
         # Job descriptions include arguments; keep them out of the logs on principle.
         log_job_description=False,
@@ -79,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     schedule_next_sweep(worker.connection)
     log.info("worker starting", extra={"queues": list(keys.QUEUES)})
-    worker.work(burst=args.burst, with_scheduler=not args.no_scheduler)
+    # RQ sets its own logger's level from this (INFO when not given), whatever LOG_LEVEL says.
+    worker.work(burst=args.burst, with_scheduler=not args.no_scheduler,
+                logging_level=logging.getLevelName(logging.getLogger().level))
     return 0
 
 

@@ -279,7 +279,7 @@ def _replay(stored: dict[str, Any]) -> Response:
     def events() -> Iterator[str]:
         yield ": lumi\n\n"
         text = (stored.get("message") or {}).get("text") or ""
-        yield f"event: delta\ndata: {json.dumps({'text': text}, ensure_ascii=False)}\n\n"
+        yield _delta_event(text)
         yield f"event: final\ndata: {json.dumps(stored, ensure_ascii=False)}\n\n"
 
     return _sse(events())
@@ -311,11 +311,20 @@ def _stream(engine: ChatEngine, ctx: Any, text: str, finish: Any, failed: Any) -
             yield ": keep-alive\n\n"
             continue
         if kind == "delta":
-            yield f"event: delta\ndata: {json.dumps({'text': data}, ensure_ascii=False)}\n\n"
+            # Every delta already waiting goes out in one write: a busy worker (hundreds of streams on one
+            # thread) wakes this stream once for several words instead of once per word.
+            chunk = [_delta_event(data)]
+            while not events.empty() and events.queue[0][0] == "delta":
+                chunk.append(_delta_event(events.get_nowait()[1]))
+            yield "".join(chunk)
             continue
         yield f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
         break
     worker.join(timeout=1)
+
+
+def _delta_event(text: str) -> str:
+    return f"event: delta\ndata: {json.dumps({'text': text}, ensure_ascii=False)}\n\n"
 
 
 def _reply_body(reply: Reply) -> dict[str, Any]:

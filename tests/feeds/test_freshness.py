@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from core import keys
@@ -47,3 +48,21 @@ def test_freshness_data_is_in_the_inventory_and_deleted_with_the_shop(app, redis
     assert receipt["deleted"]["feed-freshness"] == 2
     assert not redis_client.exists(keys.feed_freshness(SHOP), keys.index_pending_since(SHOP))
     assert inventory(services, SHOP)["feed-freshness"]["items"] == {}
+
+
+def test_a_refresh_that_fails_keeps_its_first_arrival_for_the_retry(
+        app, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A refresh that fails (Shopify throttled, a worker problem) is retried by RQ: the retry that succeeds must
+    be timed from the webhook's arrival, or the slowest updates would vanish from the merchant's freshness."""
+    from jobs import catalogue
+
+    services = app.extensions["lumi.services"]
+    freshness.note_arrival(redis_client, SHOP, 9, NOW - 30)
+
+    def throttled(*_args: object) -> None:
+        raise RuntimeError("Shopify still throttled")
+
+    monkeypatch.setattr(catalogue, "_refresh", throttled)
+    with pytest.raises(RuntimeError):
+        catalogue.refresh_product(SHOP, 9, ctx=services)
+    assert freshness.take_arrival(redis_client, SHOP, 9) == NOW - 30
