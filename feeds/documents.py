@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from feeds.markets import BASE, Zone
 from shopify.queries import pricing_alias
@@ -84,9 +84,8 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.2f}"
 
 
-@dataclass(frozen=True)
-class _Priced:
-    """One variant at one zone's prices."""
+class _Priced(NamedTuple):
+    """One variant at one zone's prices (a tuple: built for every variant of every product a sync writes)."""
 
     price: Decimal
     compare_at: Decimal | None

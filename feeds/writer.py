@@ -17,7 +17,7 @@ from core import keys
 from core.purge import DataStore, register
 from core.services import CoreServices
 from feeds.documents import document_uid
-from feeds.index import PRODUCTS_INDEX, IndexTaskFailed, wait
+from feeds.index import ACTIVE_STATUSES, PRODUCTS_INDEX, IndexTaskFailed, wait
 
 _FIELDS = ["uid", "product_id", "available", "back_in_stock_at", "updated_at", "generation"]
 
@@ -56,6 +56,10 @@ class ShopIndex:
         if not docs:
             return None
         return int(self.index.update_documents(docs, primary_key="uid").task_uid)
+
+    def finished(self, task_uid: int | None) -> bool:
+        """Whether Meilisearch is done with the task (succeeded or not: `wait` tells which), without waiting."""
+        return task_uid is None or self.client.get_task(task_uid).status not in ACTIVE_STATUSES
 
     def wait(self, task_uid: int | None) -> None:
         if task_uid is not None:

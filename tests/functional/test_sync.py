@@ -11,13 +11,15 @@ from typing import Any
 import meilisearch
 import pytest
 import redis
+from rq import Queue
 
 from core import keys
 from devshop.catalogue import LOCATION_ID
 from feeds.documents import document_uid, product_id
 from feeds.index import ensure_indexes
 from feeds.writer import ShopIndex
-from jobs.sync import read_record, request_sync
+from jobs import sync
+from jobs.sync import full_sync, read_record, request_sync
 from runtime.data import inventory, receipts
 from shopify import queries
 from shopify.admin import connection_nodes
@@ -25,7 +27,7 @@ from tests.conftest import DEMO_SHOP, OTHER_SHOP, Stack
 from tests.helpers import graphql, indexed, listed_products, synced, wait_until
 
 ALL_RECORD_FIELDS = {"shop", "status", "phase", "cursor", "done", "total", "skipped", "mode", "error", "started_at",
-                     "finished_at", "updated_at", "reason", "generation"}
+                     "finished_at", "updated_at", "reason", "generation", "exporting_at", "exported_at"}
 
 
 def test_sync_indexes_exactly_the_listed_products(synced_stack: Stack, meili_client: meilisearch.Client) -> None:
@@ -261,6 +263,30 @@ def test_uninstall_purges_the_shops_documents_and_job_records(
 def comparable(docs: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {pid: {k: v for k, v in doc.items() if k not in {"generation", "back_in_stock_at"}}
             for pid, doc in docs.items()}
+
+
+def test_a_bulk_sync_in_many_small_batches_indexes_every_listed_product_once(
+    make_stack, meili_client: meilisearch.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    ensure_indexes(meili_client)
+    stack: Stack = make_stack(SHOPS={DEMO_SHOP: {"products": 120, "seed": 6}}, BUCKET_SIZE=20000, RESTORE_RATE=20000)
+    stack.install()  # queues the first sync; no worker here: it runs in this process, in batches of 7 products
+    monkeypatch.setattr(sync, "BATCH_SIZE", 7)
+    monkeypatch.setattr(sync, "TASKS_IN_FLIGHT", 2)  # more batches than may be in flight: the oldest is waited for
+    monkeypatch.setattr(sync, "JOIN_WINDOW", 1)  # a product leaves the join window as soon as the next one starts
+    result = full_sync(DEMO_SHOP, stack.services, bulk_threshold=0)
+    Queue(keys.QUEUE_SYNC, connection=stack.services.queue_redis).empty()  # the install's job: already done here
+    expected = listed_products(stack)
+    docs = indexed(meili_client, DEMO_SHOP)  # raises if any product is there twice
+    assert len(expected) > 7 * 3 and len(expected) % 7  # several batches, the last one partial
+    assert set(docs) == set(expected)
+    assert all(doc["title"] == expected[pid]["title"] for pid, doc in docs.items())
+    record = read_record(stack.services.redis, DEMO_SHOP)
+    assert record["mode"] == "bulk" and record["status"] == "completed"
+    assert result["done"] == record["done"] == len(expected)
+    # The export and the indexing phases are timed from the record itself (bench.sync reads them).
+    assert record["started_at"] <= record["exporting_at"] <= record["exported_at"] <= record["finished_at"]
+    assert set(stack.services.redis.hkeys(keys.sync_record(DEMO_SHOP))) <= ALL_RECORD_FIELDS
 
 
 @pytest.mark.with_markets
