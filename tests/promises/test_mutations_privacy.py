@@ -8,7 +8,7 @@ the devmodel, the SMTP mailbox and the RQ jobs all run in this process, so the p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +18,15 @@ from flask import request
 from core import keys
 from devmodel.testing import DevModelServer
 from devtools.mailbox import MailboxServer
+from tests.functional import test_chat
 from tests.promises import privacy_checks as checks
 from tests.promises.checks import Lumi
 
 MERCHANT_EMAIL = "support@demo-merchant.example"
 SEVEN_DAYS = 604_800  # seconds
 
-
-@pytest.fixture
-def mailbox() -> Iterator[MailboxServer]:
-    with MailboxServer() as box:
-        yield box
-
-
-@pytest.fixture
-def devmodel() -> Iterator[DevModelServer]:
-    with DevModelServer() as server:
-        yield server
+# The chat suite's mailbox (a real SMTP server) and devmodel (the OpenAI-compatible stand-in) fixtures.
+mailbox, devmodel = test_chat.mailbox, test_chat.devmodel
 
 
 @pytest.fixture
